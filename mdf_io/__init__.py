@@ -1,0 +1,24 @@
+"""MDF v2 (MPI Data Format) reading and writing, without torch.
+
+Public API::
+
+    from mdf_io import read_system_matrix, read_measurement, read_reconstruction
+    from mdf_io import write_system_matrix, write_measurement, write_reconstruction, write_mdf
+    from mdf_io import MDFFile, SystemMatrix, Measurement, Reconstruction, MDFHeader
+"""
+from .containers import Measurement, Reconstruction, RowIndex, SystemMatrix, frequency_axis
+from .errors import MDFError, MDFFormatError, MDFMismatchError, MDFNotSupportedError, MDFWriteError
+from .info import describe
+from .metadata import (MDF_VERSION, Acquisition, Calibration, DriveField, Experiment, GeneralInfo,
+                       MDFHeader, Receiver, Scanner, Study, Tracer)
+from .reader import MDFFile, read_measurement, read_reconstruction, read_system_matrix
+from .writer import write_mdf, write_measurement, write_reconstruction, write_system_matrix
+
+__all__ = [
+    "Acquisition", "Calibration", "DriveField", "Experiment", "GeneralInfo", "MDFError",
+    "MDFFile", "MDFFormatError", "MDFHeader", "MDFMismatchError", "MDFNotSupportedError",
+    "MDFWriteError", "MDF_VERSION", "Measurement", "Receiver", "Reconstruction", "RowIndex",
+    "Scanner", "Study", "SystemMatrix", "Tracer", "describe", "frequency_axis",
+    "read_measurement", "read_reconstruction", "read_system_matrix", "write_mdf",
+    "write_measurement", "write_reconstruction", "write_system_matrix",
+]

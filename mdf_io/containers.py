@@ -1,0 +1,296 @@
+"""Typed in-memory objects returned by the readers and accepted by the writers.
+
+Conventions used throughout mpirecon:
+
+* **Rows** are (period j, receive channel c, frequency index k) triples, flattened with k
+  fastest: ``row = (j * C + c) * K + k`` for a full spectrum. :class:`RowIndex` keeps the three
+  integer arrays so that a selected subset still knows where each row came from.
+* **Frequencies** are in Hz: ``k / (K_full - 1) * bandwidth`` (MDF v2 stores no axis).
+* **Voxels** follow ``/calibration/order = "xyz"``: x runs fastest. A voxel vector of length
+  P = Nx*Ny*Nz reshapes (C order) to an image of shape ``(Nz, Ny, Nx)``; 2D grids (Nz == 1)
+  give images ``(Ny, Nx)``.
+* **Spectra** are the unnormalised ``numpy.fft.rfft`` of the time signal over one period.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+from .errors import MDFFormatError, MDFMismatchError
+from .metadata import Calibration, MDFHeader
+
+
+def frequency_axis(num_sampling_points: int, bandwidth: float) -> np.ndarray:
+    """Frequencies (Hz) of the full rfft spectrum, shape (V//2+1,): ``k/(K-1)*bandwidth``."""
+    k_full = num_sampling_points // 2 + 1
+    return np.arange(k_full) / max(k_full - 1, 1) * bandwidth
+
+
+@dataclass(frozen=True)
+class RowIndex:
+    """Origin of each row: period, receive channel and frequency index (0-based), each (R,)."""
+
+    period: np.ndarray
+    channel: np.ndarray
+    frequency_index: np.ndarray
+
+    @classmethod
+    def full(cls, periods: int, channels: int, frequencies: int) -> "RowIndex":
+        """All J*C*K rows of a full spectrum, k fastest."""
+        j, c, k = np.meshgrid(np.arange(periods), np.arange(channels), np.arange(frequencies),
+                              indexing="ij")
+        return cls(j.ravel(), c.ravel(), k.ravel())
+
+    def __post_init__(self):
+        arrays = [np.asarray(a, dtype=np.int64).ravel() for a in
+                  (self.period, self.channel, self.frequency_index)]
+        if len({a.size for a in arrays}) != 1:
+            raise ValueError("RowIndex arrays must have equal length")
+        object.__setattr__(self, "period", arrays[0])
+        object.__setattr__(self, "channel", arrays[1])
+        object.__setattr__(self, "frequency_index", arrays[2])
+
+    def __len__(self) -> int:
+        return int(self.period.size)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """One int64 key per row, unique for each (period, channel, frequency) triple."""
+        return (self.period << 42) | (self.channel << 21) | self.frequency_index
+
+    def take(self, indices) -> "RowIndex":
+        """Rows at ``indices`` (int array or boolean mask)."""
+        idx = np.asarray(indices)
+        return RowIndex(self.period[idx], self.channel[idx], self.frequency_index[idx])
+
+    def positions_of(self, other: "RowIndex", *, path=None, field="rows") -> np.ndarray:
+        """Indices i such that ``self[i] == other[n]`` for each row n of ``other``.
+
+        Raises :class:`MDFMismatchError` if some row of ``other`` is absent here.
+        """
+        mine = self.keys
+        order = np.argsort(mine, kind="stable")
+        sorted_keys = mine[order]
+        wanted = other.keys
+        pos = np.searchsorted(sorted_keys, wanted)
+        pos = np.clip(pos, 0, max(len(sorted_keys) - 1, 0))
+        ok = sorted_keys.size > 0 and np.all(sorted_keys[pos] == wanted)
+        if not ok:
+            missing = int(np.sum(sorted_keys[pos] != wanted)) if sorted_keys.size else len(other)
+            raise MDFMismatchError(path, field, "every selected (period, channel, frequency) row",
+                                   f"{missing} of {len(other)} rows missing")
+        return order[pos]
+
+
+@dataclass
+class SystemMatrix:
+    """A calibration: complex matrix ``matrix`` (R rows x P voxels) and its geometry.
+
+    Attributes:
+        matrix: complex array (R, P), rows as in :class:`RowIndex`, columns voxels (x fastest).
+        rows: origin of each row.
+        frequencies: frequency of each row in Hz, shape (R,).
+        snr: signal-to-noise ratio of each row (linear, as in ``/calibration/snr``), (R,).
+        grid: (Nx, Ny, Nz) voxels.
+        fov: field of view (m), (3,); center: its centre (m), (3,).
+        bandwidth: receive bandwidth (Hz); num_sampling_points: V of the acquisition.
+        header: the file's metadata (or defaults for an array-built matrix).
+        background_corrected: whether the background was subtracted (by us or already in the file).
+        source: path of the file it was read from, if any.
+        selection: description of the frequency selection applied (filled by mpirecon).
+    """
+
+    matrix: np.ndarray
+    rows: RowIndex
+    frequencies: np.ndarray
+    snr: np.ndarray
+    grid: tuple[int, int, int]
+    fov: np.ndarray
+    center: np.ndarray
+    bandwidth: float
+    num_sampling_points: int
+    header: MDFHeader = field(default_factory=MDFHeader)
+    background_corrected: bool = True
+    source: Optional[str] = None
+    selection: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.matrix = np.asarray(self.matrix)
+        if self.matrix.ndim != 2:
+            raise MDFFormatError(self.source, "matrix", "a 2D array (rows x voxels)",
+                                 f"shape {self.matrix.shape}")
+        self.grid = tuple(int(g) for g in self.grid)
+        if len(self.grid) != 3 or int(np.prod(self.grid)) != self.matrix.shape[1]:
+            raise MDFFormatError(self.source, "/calibration/size",
+                                 f"3 integers whose product is {self.matrix.shape[1]} (voxels)",
+                                 f"{self.grid}")
+        r = self.matrix.shape[0]
+        self.frequencies = np.asarray(self.frequencies, dtype=np.float64)
+        self.snr = np.asarray(self.snr, dtype=np.float64)
+        for name, arr in (("frequencies", self.frequencies), ("snr", self.snr)):
+            if arr.shape != (r,):
+                raise MDFFormatError(self.source, name, f"shape ({r},)", f"shape {arr.shape}")
+        if len(self.rows) != r:
+            raise MDFFormatError(self.source, "rows", f"{r} rows", f"{len(self.rows)}")
+        self.fov = np.asarray(self.fov, dtype=np.float64).reshape(3)
+        self.center = np.asarray(self.center, dtype=np.float64).reshape(3)
+
+    @classmethod
+    def from_arrays(cls, matrix, grid, *, fov=(0.0, 0.0, 0.0), center=(0.0, 0.0, 0.0),
+                    frequencies=None, snr=None, channels=None, frequency_indices=None,
+                    bandwidth=None, num_sampling_points=None, header: MDFHeader | None = None):
+        """Build a system matrix from plain arrays (e.g. a .mat or .npy calibration).
+
+        Args:
+            matrix: complex (R, P) array, voxels x-fastest.
+            grid: (Nx, Ny) or (Nx, Ny, Nz).
+            fov, center: metres, length 2 or 3.
+            frequencies: (R,) Hz, optional. snr: (R,), default all ones... of +inf (keep all).
+            channels, frequency_indices: (R,) row origins; default one channel, k = 0..R-1.
+        """
+        matrix = np.asarray(matrix)
+        if not np.iscomplexobj(matrix):
+            matrix = matrix.astype(np.complex128)
+        r = matrix.shape[0]
+        grid = tuple(grid) + (1,) * (3 - len(tuple(grid)))
+        fov = tuple(fov) + (0.0,) * (3 - len(tuple(fov)))
+        center = tuple(center) + (0.0,) * (3 - len(tuple(center)))
+        ch = np.zeros(r, np.int64) if channels is None else np.asarray(channels)
+        ki = np.arange(r) if frequency_indices is None else np.asarray(frequency_indices)
+        v = num_sampling_points if num_sampling_points is not None else 2 * (int(ki.max()) + 1)
+        bw = float(bandwidth) if bandwidth is not None else float(v // 2)
+        freqs = (np.asarray(frequencies, np.float64) if frequencies is not None
+                 else frequency_axis(v, bw)[ki])
+        header = header or MDFHeader()
+        header = header.model_copy(deep=True)
+        header.calibration = Calibration(size=grid, field_of_view=fov, field_of_view_center=center)
+        header.acquisition.receiver.num_channels = int(ch.max()) + 1
+        header.acquisition.receiver.num_sampling_points = int(v)
+        header.acquisition.receiver.bandwidth = bw
+        return cls(matrix=matrix, rows=RowIndex(np.zeros(r, np.int64), ch, ki),
+                   frequencies=freqs, snr=np.full(r, np.inf) if snr is None else snr,
+                   grid=grid, fov=np.array(fov), center=np.array(center), bandwidth=bw,
+                   num_sampling_points=int(v), header=header)
+
+    @property
+    def num_rows(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def num_voxels(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one image: (Ny, Nx) for 2D grids, (Nz, Ny, Nx) for 3D."""
+        nx, ny, nz = self.grid
+        return (ny, nx) if nz == 1 else (nz, ny, nx)
+
+    def take_rows(self, indices, selection: dict | None = None) -> "SystemMatrix":
+        """A new system matrix with only the rows ``indices`` (int array or boolean mask)."""
+        idx = np.asarray(indices)
+        return replace(self, matrix=self.matrix[idx], rows=self.rows.take(idx),
+                       frequencies=self.frequencies[idx], snr=self.snr[idx],
+                       selection=dict(selection or self.selection))
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the matrix values, rows and grid: identifies a calibration+selection."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.matrix.astype(np.complex128)).tobytes())
+        h.update(self.rows.keys.tobytes())
+        h.update(np.asarray(self.grid, np.int64).tobytes())
+        return h.hexdigest()
+
+
+@dataclass
+class Measurement:
+    """Measured spectra: ``data`` (frames, R) complex foreground, ``background`` (E, R) or None.
+
+    ``rows`` and ``frequencies`` (Hz) describe the columns; ``frame_indices`` the acquisition
+    frame number of each foreground frame (after selection/averaging, -1 for an average).
+    """
+
+    data: np.ndarray
+    rows: RowIndex
+    frequencies: np.ndarray
+    bandwidth: float
+    num_sampling_points: int
+    background: Optional[np.ndarray] = None
+    background_subtracted: bool = False
+    frame_indices: Optional[np.ndarray] = None
+    header: MDFHeader = field(default_factory=MDFHeader)
+    source: Optional[str] = None
+
+    def __post_init__(self):
+        self.data = np.asarray(self.data)
+        if self.data.ndim == 1:
+            self.data = self.data[None, :]
+        if self.data.ndim != 2 or self.data.shape[1] != len(self.rows):
+            raise MDFFormatError(self.source, "data", f"(frames, {len(self.rows)}) spectra",
+                                 f"shape {self.data.shape}")
+        if self.frame_indices is None:
+            self.frame_indices = np.arange(self.data.shape[0])
+
+    @classmethod
+    def from_arrays(cls, data, *, channels=None, frequency_indices=None, bandwidth=None,
+                    num_sampling_points=None, background=None):
+        """Measurement from complex spectra (frames, R) whose rows match a system matrix's."""
+        data = np.atleast_2d(np.asarray(data))
+        r = data.shape[1]
+        ch = np.zeros(r, np.int64) if channels is None else np.asarray(channels)
+        ki = np.arange(r) if frequency_indices is None else np.asarray(frequency_indices)
+        v = num_sampling_points if num_sampling_points is not None else 2 * (int(ki.max()) + 1)
+        bw = float(bandwidth) if bandwidth is not None else float(v // 2)
+        return cls(data=data.astype(np.complex128, copy=False),
+                   rows=RowIndex(np.zeros(r, np.int64), ch, ki),
+                   frequencies=frequency_axis(v, bw)[ki], bandwidth=bw,
+                   num_sampling_points=int(v), background=background)
+
+    @property
+    def num_frames(self) -> int:
+        return self.data.shape[0]
+
+    def take_rows(self, indices) -> "Measurement":
+        """Only the columns (rows of the system matrix) at ``indices``."""
+        idx = np.asarray(indices)
+        bg = None if self.background is None else self.background[:, idx]
+        return replace(self, data=self.data[:, idx], rows=self.rows.take(idx),
+                       frequencies=self.frequencies[idx], background=bg)
+
+    def matched_to(self, system_matrix: SystemMatrix) -> "Measurement":
+        """Columns reordered/selected to correspond one-to-one to ``system_matrix``'s rows.
+
+        Raises :class:`MDFMismatchError` if sampling, bandwidth or rows do not fit.
+        """
+        if (self.num_sampling_points != system_matrix.num_sampling_points
+                or not np.isclose(self.bandwidth, system_matrix.bandwidth)):
+            raise MDFMismatchError(
+                self.source, "/acquisition/receiver",
+                f"bandwidth {system_matrix.bandwidth} Hz and {system_matrix.num_sampling_points}"
+                f" samples (from system matrix {system_matrix.source})",
+                f"bandwidth {self.bandwidth} Hz and {self.num_sampling_points} samples")
+        pos = self.rows.positions_of(system_matrix.rows, path=self.source,
+                                     field="/measurement/data (channels/frequencies)")
+        return self.take_rows(pos)
+
+
+@dataclass
+class Reconstruction:
+    """Reconstructed images: ``images`` (Q frames, *image_shape*), real, with geometry."""
+
+    images: np.ndarray
+    grid: tuple[int, int, int]
+    fov: np.ndarray
+    center: np.ndarray
+    method: str = ""
+    parameters: dict = field(default_factory=dict)
+    header: MDFHeader = field(default_factory=MDFHeader)
+    source: Optional[str] = None
+
+    @property
+    def voxels(self) -> np.ndarray:
+        """Images flattened to (Q, P), x fastest."""
+        return np.asarray(self.images).reshape(np.asarray(self.images).shape[0], -1)

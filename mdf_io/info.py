@@ -1,0 +1,52 @@
+"""Human-readable summary of an MDF file (used by ``mpirecon info``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .reader import MDFFile
+
+
+def describe(path) -> str:
+    """Multi-line description: kind, grid, FOV, frequencies, channels, frames, SNR range."""
+    with MDFFile(path) as mdf:
+        kind = mdf.kind
+        h = mdf.header
+        lines = [f"file:        {path}", f"kind:        {kind}",
+                 f"version:     {h.general.version}   uuid: {h.general.uuid}",
+                 f"experiment:  {h.experiment.name!r} (simulation: {h.experiment.is_simulation})"]
+        if kind == "reconstruction":
+            rec = mdf.read_reconstruction()
+            lines += [f"method:      {rec.method or '-'}",
+                      f"grid:        {tuple(rec.grid)} voxels (x, y, z)",
+                      f"FOV:         {_mm(rec.fov)} mm, centre {_mm(rec.center)} mm",
+                      f"frames:      {rec.images.shape[0]}",
+                      f"value range: {float(rec.images.min()):.4g} .. {float(rec.images.max()):.4g}"]
+            return "\n".join(lines)
+        lay = mdf.layout
+        rx = h.acquisition.receiver
+        n, j, c, _ = lay.shape
+        k_avail = mdf.available_frequency_indices
+        freqs = mdf.frequencies[k_avail]
+        nbg = int(lay.is_background_frame.sum())
+        if h.calibration is not None and kind == "calibration":
+            cal = h.calibration
+            lines += [f"grid:        {tuple(cal.size)} voxels (x, y, z), order {cal.order}, method {cal.method}",
+                      f"FOV:         {_mm(cal.field_of_view)} mm, centre {_mm(cal.field_of_view_center)} mm"]
+        lines += [f"domain:      {'frequency' if lay.fourier else 'time'}"
+                  f"{' (frames last)' if lay.fast_frame_axis else ''}",
+                  f"receiver:    {c} channel(s), {rx.num_sampling_points} samples/period, "
+                  f"bandwidth {rx.bandwidth / 1e3:.4g} kHz",
+                  f"frequencies: {k_avail.size} stored of {mdf.num_frequencies_full}, "
+                  f"{freqs.min() / 1e3:.4g} .. {freqs.max() / 1e3:.4g} kHz",
+                  f"frames:      {n} ({n - nbg} foreground, {nbg} background), {j} period(s) each",
+                  f"background:  {'corrected' if lay.background_corrected else 'not corrected'}"]
+        snr = mdf.snr()
+        if snr is not None:
+            fin = snr[np.isfinite(snr)]
+            lines.append(f"SNR:         {fin.min():.3g} .. {fin.max():.3g} "
+                         f"({int(np.sum(snr > 1.5))} rows > 1.5 of {snr.size})")
+        return "\n".join(lines)
+
+
+def _mm(v) -> str:
+    return " x ".join(f"{1e3 * float(x):.4g}" for x in np.asarray(v).ravel())

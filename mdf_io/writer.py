@@ -1,0 +1,278 @@
+"""Writers of MDF v2 files. Every writer is atomic (temporary file, then rename) and refuses
+to replace an existing file unless ``overwrite=True``."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import numpy as np
+
+from . import _h5
+from .containers import Measurement, Reconstruction, RowIndex, SystemMatrix
+from .errors import MDFWriteError
+from .metadata import Calibration, MDFHeader
+
+
+def _write_header(f, header: MDFHeader, *, with_acquisition: bool = True):
+    g = header.general
+    _h5.write_str(f, "version", g.version)
+    _h5.write_str(f, "uuid", g.uuid)
+    _h5.write_str(f, "time", g.time)
+    st = f.create_group("study")
+    _h5.write_str(st, "name", header.study.name)
+    st.create_dataset("number", data=np.int64(header.study.number))
+    _h5.write_str(st, "uuid", header.study.uuid)
+    _h5.write_str(st, "description", header.study.description)
+    ex = f.create_group("experiment")
+    e = header.experiment
+    _h5.write_str(ex, "name", e.name)
+    ex.create_dataset("number", data=np.int64(e.number))
+    _h5.write_str(ex, "uuid", e.uuid)
+    _h5.write_str(ex, "description", e.description)
+    _h5.write_str(ex, "subject", e.subject)
+    _h5.write_bool(ex, "isSimulation", e.is_simulation)
+    sc = f.create_group("scanner")
+    for name in ("facility", "manufacturer", "name", "operator", "topology"):
+        _h5.write_str(sc, name, getattr(header.scanner, name))
+    if header.tracer is not None:
+        t = header.tracer
+        tr = f.create_group("tracer")
+        for name in ("name", "batch", "vendor", "solute"):
+            _h5.write_str_array(tr, name, getattr(t, name))
+        tr.create_dataset("volume", data=np.asarray(t.volume, np.float64))
+        tr.create_dataset("concentration", data=np.asarray(t.concentration, np.float64))
+    if not with_acquisition:
+        return
+    a = header.acquisition
+    ac = f.create_group("acquisition")
+    ac.create_dataset("numAverages", data=np.int64(a.num_averages))
+    ac.create_dataset("numFrames", data=np.int64(a.num_frames))
+    ac.create_dataset("numPeriodsPerFrame", data=np.int64(a.num_periods_per_frame))
+    _h5.write_str(ac, "startTime", a.start_time)
+    d = a.drivefield
+    dg = ac.create_group("drivefield")
+    dg.create_dataset("baseFrequency", data=np.float64(d.base_frequency))
+    dg.create_dataset("cycle", data=np.float64(d.cycle))
+    dg.create_dataset("divider", data=np.asarray(d.divider, np.int64))
+    dg.create_dataset("numChannels", data=np.int64(d.num_channels))
+    dg.create_dataset("phase", data=np.asarray(d.phase, np.float64))
+    dg.create_dataset("strength", data=np.asarray(d.strength, np.float64))
+    _h5.write_str_array(dg, "waveform", d.waveform)
+    r = a.receiver
+    rg = ac.create_group("receiver")
+    rg.create_dataset("bandwidth", data=np.float64(r.bandwidth))
+    rg.create_dataset("numChannels", data=np.int64(r.num_channels))
+    rg.create_dataset("numSamplingPoints", data=np.int64(r.num_sampling_points))
+    _h5.write_str(rg, "unit", r.unit)
+    if r.data_conversion_factor is not None:
+        rg.create_dataset("dataConversionFactor", data=np.asarray(r.data_conversion_factor, np.float64))
+    if r.induction_factor is not None:
+        rg.create_dataset("inductionFactor", data=np.asarray(r.induction_factor, np.float64))
+
+
+def _write_calibration(f, cal: Calibration, snr: Optional[np.ndarray]):
+    cg = f.create_group("calibration")
+    _h5.write_str(cg, "method", cal.method)
+    cg.create_dataset("size", data=np.asarray(cal.size, np.int64))
+    _h5.write_str(cg, "order", cal.order)
+    cg.create_dataset("fieldOfView", data=np.asarray(cal.field_of_view, np.float64))
+    cg.create_dataset("fieldOfViewCenter", data=np.asarray(cal.field_of_view_center, np.float64))
+    if cal.delta_sample_size is not None:
+        cg.create_dataset("deltaSampleSize", data=np.asarray(cal.delta_sample_size, np.float64))
+    if snr is not None:
+        cg.create_dataset("snr", data=np.asarray(snr, np.float64))
+
+
+def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
+              is_background_frame=None, fast_frame_axis: bool = False,
+              frequency_selection=None, frame_permutation=None, background_corrected: bool = False,
+              snr=None, overwrite: bool = False, compression: Optional[str] = None,
+              user_fields: Optional[dict] = None):
+    """Write a measurement or calibration file from canonical data.
+
+    Args:
+        path: output file; written atomically.
+        header: metadata; ``acquisition.num_frames`` is set from ``data``. A header with
+            ``calibration`` set makes a calibration (system-matrix) file.
+        data: (N, J, C, V) real/integer time samples (``fourier=False``) or (N, J, C, K)
+            complex spectra (``fourier=True``), frames in acquisition order.
+        is_background_frame: (N,) bool, default all False.
+        fast_frame_axis: store as (J, C, K, N) (the usual system-matrix layout).
+        frequency_selection: 0-based full-spectrum index of each of the K stored frequencies
+            (stored 1-based in the file).
+        frame_permutation: 0-based acquisition frame of each stored frame; the data are stored
+            in that order (stored frame i = acquisition frame ``frame_permutation[i]``).
+        snr: (J, C, K) for ``/calibration/snr``.
+        user_fields: extra root datasets ``{"_name": str}`` (MDF user fields start with '_').
+    """
+    data = np.asarray(data)
+    if data.ndim != 4:
+        raise MDFWriteError(path, "/measurement/data", "a 4D array (N, J, C, V|K)", f"shape {data.shape}")
+    if fourier and not np.iscomplexobj(data):
+        data = data.astype(np.complex128)
+    if not fourier and np.iscomplexobj(data):
+        raise MDFWriteError(path, "/measurement/data", "real time-domain samples", "complex values")
+    if data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
+        raise MDFWriteError(path, "/measurement/data", "finite values", "NaN or Inf")
+    n, j, c, x = data.shape
+    header = header.model_copy(deep=True)
+    header.acquisition.num_frames = n
+    header.acquisition.num_periods_per_frame = j
+    header.acquisition.receiver.num_channels = c
+    k_full = header.acquisition.receiver.num_frequencies
+    if fourier:
+        expected_k = k_full if frequency_selection is None else len(frequency_selection)
+        if x != expected_k:
+            raise MDFWriteError(path, "/measurement/data", f"{expected_k} frequencies", f"{x}")
+    elif x != header.acquisition.receiver.num_sampling_points:
+        raise MDFWriteError(path, "/measurement/data",
+                            f"{header.acquisition.receiver.num_sampling_points} time samples", f"{x}")
+    bg = np.zeros(n, bool) if is_background_frame is None else np.asarray(is_background_frame, bool)
+    if bg.shape != (n,):
+        raise MDFWriteError(path, "/measurement/isBackgroundFrame", f"shape ({n},)", f"{bg.shape}")
+    stored = data
+    if frame_permutation is not None:
+        perm = np.asarray(frame_permutation, np.int64)
+        if not np.array_equal(np.sort(perm), np.arange(n)):
+            raise MDFWriteError(path, "/measurement/framePermutation", f"a permutation of 0..{n - 1}",
+                                "something else")
+        stored = data[perm]
+    if fast_frame_axis:
+        stored = np.moveaxis(stored, 0, -1)
+    with _h5.atomic_h5(path, overwrite=overwrite) as f:
+        _write_header(f, header)
+        if header.calibration is not None:
+            _write_calibration(f, header.calibration, snr)
+        _write_user_fields(f, path, user_fields)
+        mg = f.create_group("measurement")
+        mg.create_dataset("data", data=np.ascontiguousarray(stored), compression=compression,
+                          chunks=True if compression else None)
+        _h5.write_bool(mg, "isFourierTransformed", fourier)
+        _h5.write_bool(mg, "isFastFrameAxis", fast_frame_axis)
+        _h5.write_bool(mg, "isBackgroundCorrected", background_corrected)
+        _h5.write_bool(mg, "isFrequencySelection", frequency_selection is not None)
+        _h5.write_bool(mg, "isFramePermutation", frame_permutation is not None)
+        _h5.write_bool(mg, "isSpectralLeakageCorrected", False)
+        _h5.write_bool(mg, "isTransferFunctionCorrected", False)
+        _h5.write_bool(mg, "isSparsityTransformed", False)
+        mg.create_dataset("isBackgroundFrame", data=bg.astype(np.int8))
+        if frequency_selection is not None:
+            mg.create_dataset("frequencySelection", data=np.asarray(frequency_selection, np.int64) + 1)
+        if frame_permutation is not None:
+            mg.create_dataset("framePermutation", data=np.asarray(frame_permutation, np.int64) + 1)
+
+
+def _write_user_fields(f, path, user_fields):
+    for name, value in (user_fields or {}).items():
+        if not name.startswith("_"):
+            raise MDFWriteError(path, name, "a user field name starting with '_'", repr(name))
+        _h5.write_str(f, name, value if isinstance(value, str) else json.dumps(value, default=_json_default))
+
+
+def _rows_as_block(path, rows: RowIndex, num_frequencies_full: int):
+    """Check that rows form a full J x C x Ksel product; return (J, C, ksel, order)."""
+    periods = np.unique(rows.period)
+    channels = np.unique(rows.channel)
+    ksel = np.unique(rows.frequency_index)
+    j, c = periods.size, channels.size
+    if (not np.array_equal(periods, np.arange(j)) or not np.array_equal(channels, np.arange(c))
+            or len(rows) != j * c * ksel.size):
+        raise MDFWriteError(path, "/measurement/data",
+                            "rows forming a complete periods x channels x frequencies block "
+                            "(write the matrix before per-row SNR selection)",
+                            f"{len(rows)} rows over {j} periods, {c} channels, {ksel.size} frequencies")
+    full = RowIndex.full(j, c, ksel.size)
+    full = RowIndex(full.period, full.channel, ksel[full.frequency_index])
+    order = rows.positions_of(full, path=path)
+    fs = None if ksel.size == num_frequencies_full else ksel
+    return j, c, ksel, order, fs
+
+
+def write_system_matrix(path, sm: SystemMatrix, *, background=None, overwrite: bool = False,
+                        fast_frame_axis: bool = True, method: Optional[str] = None,
+                        background_corrected: Optional[bool] = None,
+                        user_fields: Optional[dict] = None):
+    """Write ``sm`` as an MDF v2 calibration file (frames = voxels, then background frames).
+
+    Args:
+        background: optional (E, R) empty-scanner spectra appended as background frames.
+        method: ``/calibration/method``; default the header's.
+        background_corrected: flag for the file; default ``sm.background_corrected``.
+        user_fields: extra root datasets (names start with '_'), e.g. simulation parameters.
+    """
+    header = sm.header.model_copy(deep=True)
+    rx = header.acquisition.receiver
+    rx.bandwidth = float(sm.bandwidth)
+    rx.num_sampling_points = int(sm.num_sampling_points)
+    cal = header.calibration or Calibration()
+    header.calibration = cal.model_copy(update=dict(
+        size=tuple(sm.grid), field_of_view=tuple(sm.fov.tolist()),
+        field_of_view_center=tuple(sm.center.tolist()), method=method or cal.method))
+    j, c, ksel, order, fs = _rows_as_block(path, sm.rows, rx.num_frequencies)
+    frames = sm.matrix[order].T  # (P, R) in block order
+    bg = None
+    if background is not None:
+        bg = np.atleast_2d(np.asarray(background))[:, order]
+        frames = np.concatenate([frames, bg])
+    data = frames.reshape(frames.shape[0], j, c, ksel.size)
+    is_bg = np.zeros(data.shape[0], bool)
+    is_bg[sm.num_voxels:] = True
+    snr = sm.snr[order].reshape(j, c, ksel.size)
+    snr = np.where(np.isfinite(snr), snr, np.finfo(np.float64).max)
+    write_mdf(path, header, data, fourier=True, is_background_frame=is_bg,
+              fast_frame_axis=fast_frame_axis, frequency_selection=fs,
+              background_corrected=sm.background_corrected if background_corrected is None
+              else background_corrected, snr=snr, overwrite=overwrite, user_fields=user_fields)
+
+
+def write_measurement(path, meas: Measurement, *, overwrite: bool = False):
+    """Write ``meas`` (foreground + background frames) as a frequency-domain MDF measurement."""
+    header = meas.header.model_copy(deep=True)
+    header.calibration = None
+    rx = header.acquisition.receiver
+    rx.bandwidth = float(meas.bandwidth)
+    rx.num_sampling_points = int(meas.num_sampling_points)
+    j, c, ksel, order, fs = _rows_as_block(path, meas.rows, rx.num_frequencies)
+    frames = meas.data[:, order]
+    n_fg = frames.shape[0]
+    if meas.background is not None:
+        frames = np.concatenate([frames, meas.background[:, order]])
+    is_bg = np.zeros(frames.shape[0], bool)
+    is_bg[n_fg:] = True
+    write_mdf(path, header, frames.reshape(frames.shape[0], j, c, ksel.size), fourier=True,
+              is_background_frame=is_bg, frequency_selection=fs,
+              background_corrected=meas.background_subtracted, overwrite=overwrite)
+
+
+def write_reconstruction(path, recon: Reconstruction, *, overwrite: bool = False):
+    """Write ``recon`` as an MDF v2 file with a ``/reconstruction`` group (Q x P x 1).
+
+    The method name and its parameters go to the user fields ``/reconstruction/_method`` and
+    ``/reconstruction/_parameters`` (JSON).
+    """
+    images = np.asarray(recon.images, dtype=np.float64)
+    if not np.all(np.isfinite(images)):
+        raise MDFWriteError(path, "/reconstruction/data", "finite values", "NaN or Inf")
+    q = images.shape[0]
+    p = int(np.prod(recon.grid))
+    if images.size != q * p:
+        raise MDFWriteError(path, "/reconstruction/data", f"{q} x {p} voxels", f"shape {images.shape}")
+    with _h5.atomic_h5(path, overwrite=overwrite) as f:
+        _write_header(f, recon.header)
+        rg = f.create_group("reconstruction")
+        rg.create_dataset("data", data=images.reshape(q, p, 1))
+        rg.create_dataset("size", data=np.asarray(recon.grid, np.int64))
+        _h5.write_str(rg, "order", "xyz")
+        rg.create_dataset("fieldOfView", data=np.asarray(recon.fov, np.float64))
+        rg.create_dataset("fieldOfViewCenter", data=np.asarray(recon.center, np.float64))
+        rg.create_dataset("isOverscanRegion", data=np.zeros(p, np.int8))
+        _h5.write_str(rg, "_method", recon.method)
+        _h5.write_str(rg, "_parameters", json.dumps(recon.parameters, default=_json_default, sort_keys=True))
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)

@@ -1,0 +1,19 @@
+"""mpirecon: Magnetic Particle Imaging reconstruction toolkit.
+
+Data flow: :mod:`mdf_io` (files) -> :mod:`mpirecon` (selection, interface, simulation) ->
+reconstruction plugins (:mod:`baselines`, :mod:`mpirecon_dernet`).
+"""
+from ._version import __version__
+from .loading import load_measurement_for, load_system_matrix
+from .reconstructor import (Capabilities, ReconstructionResult, Reconstructor, ReconstructorConfig,
+                            ReconstructorError)
+from .registry import ENTRY_POINT_GROUP, list_reconstructors, load_reconstructor
+from .selection import (DEFAULT_SNR_THRESHOLD, SelectionCriteria, apply_selection,
+                        select_frequencies, selected_system_matrix)
+
+__all__ = [
+    "Capabilities", "DEFAULT_SNR_THRESHOLD", "ENTRY_POINT_GROUP", "ReconstructionResult",
+    "Reconstructor", "ReconstructorConfig", "ReconstructorError", "SelectionCriteria",
+    "__version__", "apply_selection", "list_reconstructors", "load_measurement_for",
+    "load_reconstructor", "load_system_matrix", "select_frequencies", "selected_system_matrix",
+]

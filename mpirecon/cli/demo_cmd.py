@@ -1,0 +1,18 @@
+"""``mpirecon demo``: the newcomer's first run (see :mod:`mpirecon.demo`)."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="simulate, train a quick DERnet, reconstruct with every method, compare")
+    p.add_argument("-o", "--output", default="mpirecon-demo", help="output folder (default ./mpirecon-demo)")
+    p.add_argument("--cache-dir", default=None, help="where trained demo weights are cached")
+    p.add_argument("--retrain", action="store_true", help="ignore cached demo weights")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args) -> int:
+    from mpirecon.demo import run_demo
+
+    out = run_demo(args.output, cache_dir=args.cache_dir, retrain=args.retrain, progress=not args.quiet)
+    print(f"demo results in {out}/ (comparison.png, metrics.md)")
+    return 0
