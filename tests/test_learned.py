@@ -1,0 +1,115 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from mpirecon import ReconstructorError, load_reconstructor
+from mpirecon.metrics import psnr
+from mpirecon.simulation import phantoms
+from mpirecon_dernet.denoiser import denoise, load_denoiser
+from mpirecon_dernet.model import DERnet, DERnetHyperParams, predict
+from mpirecon_dernet.training import TrainConfig, train_dernet
+from mpirecon_dernet.weights import WeightsError, load_weights
+
+TINY = dict(samples=256, val_samples=64, epochs=2, batch_size=64, c5=32, max_minutes=None)
+
+
+@pytest.mark.parametrize("grid", [(19, 19), (11, 11), (15, 21)])
+def test_shapes_nonneg_and_scale_equivariance(grid):
+    torch.manual_seed(0)
+    net = DERnet(DERnetHyperParams(num_rows=50, grid=grid)).eval()
+    b = torch.randn(3, 50, dtype=torch.complex64)
+    with torch.no_grad():
+        out = predict(net, b, kappa=2.0)
+        out_k = predict(net, 5.0 * b, kappa=2.0)
+    assert out.shape == (3, grid[1], grid[0])
+    assert float(out.min()) >= 0
+    torch.testing.assert_close(out_k, 5.0 * out, rtol=1e-4, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained(small_sm, tmp_path_factory):
+    path = tmp_path_factory.mktemp("w") / "dernet.pt"
+    res = train_dernet(small_sm, path, TrainConfig(**TINY), progress=False)
+    return path, res
+
+
+def test_training_lowers_loss_and_weights_round_trip(trained, small_sm):
+    path, res = trained
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    r1 = load_reconstructor("dernet", weights=path)
+    r2 = load_reconstructor("dernet", small_sm, weights=path)
+    b = np.random.default_rng(0).random((4, small_sm.num_voxels)) @ small_sm.matrix.T
+    np.testing.assert_array_equal(r1.reconstruct(b).images, r2.reconstruct(b).images)
+    _, meta = load_weights(path, "dernet")
+    assert meta["system_matrix_fingerprint"] == small_sm.fingerprint()
+    assert meta["selection"]["snr_threshold"] == 1.5 and len(meta["rows"]["channel"]) == small_sm.num_rows
+
+
+def test_wrong_system_matrix_is_refused(trained, small_sm):
+    path, _ = trained
+    other = small_sm.take_rows(np.arange(small_sm.num_rows))
+    other.matrix = other.matrix * 1.01
+    with pytest.raises(ReconstructorError, match="trained for"):
+        load_reconstructor("dernet", other, weights=path)
+
+
+def test_malicious_and_corrupt_weights_are_refused(tmp_path, trained):
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "mpirecon-weights", "kind": "dernet", "x": Exploit()}, evil)
+    with pytest.raises(ReconstructorError, match="evil.pt"):
+        load_reconstructor("dernet", weights=evil)
+    assert not (tmp_path / "pwned").exists()
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(ReconstructorError):
+        load_reconstructor("dernet", weights=plain)
+    assert not (tmp_path / "pwned").exists()
+    blob = trained[0].read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(blob[: len(blob) // 3])
+    with pytest.raises(ReconstructorError, match="trunc.pt"):
+        load_reconstructor("dernet", weights=tmp_path / "trunc.pt")
+
+
+def test_training_is_unit_free(small_sm, tmp_path):
+    """Same matrix times 1e-6 and 1e6: same quality (the κ scale makes targets unit-free)."""
+    scores = []
+    for k in (1e-6, 1e6):
+        sm = small_sm.take_rows(np.arange(small_sm.num_rows))
+        sm.matrix = sm.matrix * k
+        res = train_dernet(sm, tmp_path / f"w{k}.pt", TrainConfig(**TINY, seed=3), progress=False)
+        scores.append(res.best_val_psnr)
+    assert abs(scores[0] - scores[1]) < 0.5
+
+
+def test_published_ppmpi_weights_load_strictly_and_denoise():
+    den = load_denoiser()
+    assert sum(p.numel() for p in den.net.parameters()) > 50000 and den.noise_std == 0.1
+    rng = np.random.default_rng(0)
+    clean = torch.from_numpy(phantoms.mixture(16, (32, 32), ["ellipses", "blobs", "vessels"], rng)).float()
+    clean = clean / clean.flatten(1).amax(1)[:, None, None]
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    out = denoise(den, noisy)
+    assert psnr(out.numpy(), clean.numpy()).mean() > psnr(noisy.numpy(), clean.numpy()).mean() + 2
+
+
+def test_ppmpi_identity_denoiser_is_least_squares_nonneg(small_sm):
+    r = load_reconstructor("ppmpi", small_sm, rho=1.0, iterations=40, dtype="float64")
+    r.denoiser.net = torch.nn.Identity()
+    ref = load_reconstructor("admm_l1", small_sm, mu=0.0, rho=1.0, iterations=40)
+    b = np.random.default_rng(1).random((3, small_sm.num_voxels)) @ small_sm.matrix.T
+    np.testing.assert_allclose(r.reconstruct(b).images, ref.reconstruct(b).images, rtol=1e-6, atol=1e-9)
+
+
+def test_ppmpi_batched_equals_per_frame(small_sm):
+    r = load_reconstructor("ppmpi", small_sm, iterations=5, dtype="float64")
+    b = np.random.default_rng(2).random((3, small_sm.num_voxels)) @ small_sm.matrix.T
+    batch = r.reconstruct(b).images
+    single = np.stack([r.reconstruct(b[i]).images[0] for i in range(3)])
+    np.testing.assert_allclose(batch, single, rtol=1e-5, atol=1e-8 * batch.max())
+    assert batch.min() >= 0
