@@ -197,9 +197,17 @@ class SystemMatrix:
                        selection=dict(selection or self.selection))
 
     def fingerprint(self) -> str:
-        """SHA-256 (hex) of the matrix values, rows and grid: identifies a calibration+selection."""
+        """SHA-256 (hex) identifying a calibration + selection: the matrix quantised to 2^-20 of
+        its largest magnitude, its scale to 6 significant digits, the rows and the grid. The
+        quantisation makes the same matrix computed in a different summation order (e.g. read
+        back from MDF) give the same fingerprint; a different matrix or gain does not."""
+        m = np.asarray(self.matrix, dtype=np.complex128)
+        scale = float(np.max(np.abs(m))) if m.size else 0.0
+        q = np.round(m / (scale or 1.0) * 2 ** 20)
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.matrix.astype(np.complex128)).tobytes())
+        h.update(np.ascontiguousarray(q.real).astype(np.int64).tobytes())
+        h.update(np.ascontiguousarray(q.imag).astype(np.int64).tobytes())
+        h.update(f"{scale:.6e}".encode())
         h.update(self.rows.keys.tobytes())
         h.update(np.asarray(self.grid, np.int64).tobytes())
         return h.hexdigest()

@@ -228,3 +228,12 @@ def test_lazy_subset_reads_only_requested_frequencies(tmp_path, small_sim):
     rows = small_sim.calibration.rows.take(np.arange(40, 60))
     sm = read_system_matrix(tmp_path / "sm.mdf", rows=rows)
     np.testing.assert_allclose(sm.matrix, small_sim.calibration.matrix[40:60], rtol=1e-10, atol=1e-30)
+
+
+def test_fingerprint_survives_mdf_round_trip_but_not_gain(tmp_path, small_sim):
+    small_sim.write(tmp_path / "sm.mdf")
+    back = read_system_matrix(tmp_path / "sm.mdf")
+    assert back.fingerprint() == small_sim.calibration.fingerprint()
+    scaled = small_sim.calibration.take_rows(np.arange(small_sim.calibration.num_rows))
+    scaled.matrix = scaled.matrix * 1.001
+    assert scaled.fingerprint() != back.fingerprint()
