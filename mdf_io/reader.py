@@ -332,6 +332,20 @@ class MDFFile:
         except (TypeError, ValueError):
             return value
 
+    def available_rows(self) -> RowIndex:
+        """Every (period, channel, frequency) row the file holds, k fastest."""
+        _, j, c, _ = self.layout.shape
+        avail = self.available_frequency_indices
+        full = RowIndex.full(j, c, avail.size)
+        return RowIndex(full.period, full.channel, avail[full.frequency_index])
+
+    def wanted_rows(self, rows: Optional[RowIndex] = None, channels=None, frequency_indices=None) -> RowIndex:
+        """``rows`` (checked to be present), or the held rows restricted to channels/frequencies."""
+        held = self.available_rows()
+        if rows is not None:
+            return held.take(held.positions_of(rows, path=self.path, field="/measurement/data"))
+        return held.take(np.flatnonzero(_selected_rows(held, channels, frequency_indices)))
+
     # -- reconstruction ---------------------------------------------------------------------
     def read_reconstruction(self) -> Reconstruction:
         """The ``/reconstruction`` group as :class:`Reconstruction` (images Q x image shape)."""
@@ -441,15 +455,8 @@ def read_system_matrix(path, *, rows: Optional[RowIndex] = None, channels=None,
         if n_fg != int(np.prod(grid)):
             raise MDFFormatError(path, "/calibration/size",
                                  f"a grid with {n_fg} voxels (foreground frames)", f"{grid}")
-        _, j, c, _ = lay.shape
         avail = mdf.available_frequency_indices
-        all_rows = RowIndex.full(j, c, avail.size)
-        all_rows = RowIndex(all_rows.period, all_rows.channel, avail[all_rows.frequency_index])
-        if rows is not None:
-            pos = all_rows.positions_of(rows, path=path, field="/measurement/data")
-        else:
-            pos = np.flatnonzero(_selected_rows(all_rows, channels, frequency_indices))
-        wanted = all_rows.take(pos)
+        wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         k_needed = np.unique(wanted.frequency_index)
         fg = np.flatnonzero(~lay.is_background_frame)
         bgf = np.flatnonzero(lay.is_background_frame)
@@ -492,15 +499,8 @@ def read_measurement(path, *, frames=None, average: bool = False, subtract_backg
     """
     with MDFFile(path) as mdf:
         header, lay = mdf.header, mdf.layout
-        _, j, c, _ = lay.shape
         avail = mdf.available_frequency_indices
-        all_rows = RowIndex.full(j, c, avail.size)
-        all_rows = RowIndex(all_rows.period, all_rows.channel, avail[all_rows.frequency_index])
-        if rows is not None:
-            pos = all_rows.positions_of(rows, path=path, field="/measurement/data")
-        else:
-            pos = np.flatnonzero(_selected_rows(all_rows, channels, frequency_indices))
-        wanted = all_rows.take(pos)
+        wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         k_needed = np.unique(wanted.frequency_index)
         kmap = np.searchsorted(k_needed, wanted.frequency_index)
         fg_all = np.flatnonzero(~lay.is_background_frame)

@@ -88,11 +88,7 @@ def match_measurement(measurement: Measurement, system_matrix: SystemMatrix) -> 
 def selected_rows_of_file(mdf, criteria: SelectionCriteria) -> RowIndex:
     """Rows of an open calibration :class:`mdf_io.MDFFile` kept by ``criteria``, computed from
     the header and ``/calibration/snr`` only (the matrix itself is not read)."""
-    lay = mdf.layout
-    _, j, c, _ = lay.shape
-    avail = mdf.available_frequency_indices
-    rows = RowIndex.full(j, c, avail.size)
-    rows = RowIndex(rows.period, rows.channel, avail[rows.frequency_index])
+    rows = mdf.available_rows()
     snr = mdf.snr()
     snr_rows = np.full(len(rows), np.inf) if snr is None else snr.reshape(-1)
     keep = criteria.mask(snr_rows, mdf.frequencies[rows.frequency_index], rows.channel)
