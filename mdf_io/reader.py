@@ -102,7 +102,7 @@ class MDFFile:
 
     def _read_header(self) -> MDFHeader:
         f = self._f
-        s, i, fl = _h5.read_str, _h5.read_int, _h5.read_float
+        s, i = _h5.read_str, _h5.read_int
         general = GeneralInfo(version=s(f, "/version", required=True),
                               uuid=s(f, "/uuid", required=True), time=s(f, "/time", required=True))
         study = Study(name=s(f, "/study/name"), number=i(f, "/study/number"),
@@ -499,7 +499,6 @@ def read_measurement(path, *, frames=None, average: bool = False, subtract_backg
     """
     with MDFFile(path) as mdf:
         header, lay = mdf.header, mdf.layout
-        avail = mdf.available_frequency_indices
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         k_needed = np.unique(wanted.frequency_index)
         kmap = np.searchsorted(k_needed, wanted.frequency_index)

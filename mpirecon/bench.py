@@ -191,7 +191,7 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
 def results_markdown(results: dict, methods: list[str]) -> str:
     """Markdown tables (PSNR per SNR like Table 3, all metrics at 30 dB like Table 2, times like Table 4)."""
     cfg = results["config"]
-    lines = [f"# mpirecon bench", "",
+    lines = ["# mpirecon bench", "",
              f"System matrix: {results['system_matrix']} - {results['rows_selected']} of {results['rows_total']} rows "
              f"(SNR > {cfg['snr_threshold']}), grid {results['grid'][:2]}.",
              f"Test samples per SNR: {cfg['test_samples']}; tuning on {cfg['val_samples']} validation samples "

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch

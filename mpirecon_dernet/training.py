@@ -180,7 +180,6 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
                      "val_recipe": val_recipe.as_dict(), "noise": "resampled every epoch"},
         "versions": environment(),
     }
-    n_batches = math.ceil(cfg.samples / (cfg.batch_size * world))
     for epoch in range(start_epoch, cfg.epochs):
         t_epoch = time.perf_counter()
         model.train()

@@ -124,7 +124,7 @@ def cmd_simulate(args, parser) -> int:
 
 
 def _simulate_measurement(args) -> int:
-    from mdf_io import MDFFile, read_system_matrix
+    from mdf_io import MDFFile
     from mpirecon.simulation import phantoms
     from mpirecon.simulation.measurement import simulate_spectra, write_time_domain_measurement
     from mpirecon.simulation.system_matrix import simulation_from_file

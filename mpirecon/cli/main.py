@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 from .._version import __version__
 
 
