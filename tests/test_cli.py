@@ -63,3 +63,15 @@ def test_bad_input_gives_one_line_and_no_output(files):
     assert r.returncode == 2 and "available" in r.stderr
     r = mp("run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--param", "lam=-3", "-o", "y.mdf", cwd=files)
     assert r.returncode == 2 and not (files / "y.mdf").exists()
+
+
+def test_run_dernet_end_to_end(files):
+    r = mp("train", "--sm", "sm.mdf", "-o", "d.pt", "--samples", "256", "--val-samples", "64", "--epochs", "1",
+           "--quiet", cwd=files)
+    assert r.returncode == 0, r.stderr
+    r = mp("run", "meas.mdf", "--sm", "sm.mdf", "--method", "dernet", "--weights", "d.pt", "-o", "rec_dernet.mdf",
+           cwd=files)
+    assert r.returncode == 0, r.stderr
+    rec = mdf_io.read_reconstruction(files / "rec_dernet.mdf")
+    assert rec.images.shape == (2, 10, 12) and rec.images.min() >= 0
+    assert rec.parameters["weights"] == "d.pt"
