@@ -58,9 +58,9 @@ class Kaczmarz(Reconstructor):
             delta = sla.solve_triangular(self.lower, rhs, lower=True, check_finite=False)
             x = x + self.AH @ delta
             v += delta
-            if cfg.enforce_real or cfg.nonneg:
-                x = x.real.astype(self.A.dtype)
             if cfg.nonneg:
                 x = np.maximum(x.real, 0).astype(self.A.dtype)
+            elif cfg.enforce_real:
+                x = x.real.astype(self.A.dtype)
         out = x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T
         return out

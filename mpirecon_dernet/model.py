@@ -159,7 +159,7 @@ def normalise_signals(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([bn.real, bn.imag], dim=1), bmax
 
 
-def predict(net: DERnet, b: torch.Tensor, kappa: float) -> torch.Tensor:
+def predict(net: nn.Module, b: torch.Tensor, kappa: float) -> torch.Tensor:
     """Eq. (10) with the unit-free scale κ: I_pd = (b_max / κ) Net(N(b)), (B, Ny, Nx)."""
     x, bmax = normalise_signals(b)
     return net(x.to(next(net.parameters()).dtype))[:, 0] * (bmax / kappa)[:, None, None].to(x.dtype)

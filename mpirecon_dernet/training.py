@@ -191,7 +191,7 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
                 idx = order[i:i + cfg.batch_size]
                 b = _noisy(clean[idx], snr[idx], gen).to(device)
                 target = images[idx].to(device)
-                pred = _predict(model, b, kappa)
+                pred = predict(model, b, kappa)  # model may be DDP-wrapped: same forward
                 loss = torch.mean((pred - target) ** 2)  # eq. (11)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -244,13 +244,6 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         dist.barrier()
         dist.destroy_process_group()
     return result
-
-
-def _predict(model, b, kappa):
-    net = model.module if hasattr(model, "module") else model
-    from .model import normalise_signals
-    x, bmax = normalise_signals(b)
-    return model(x)[:, 0] * (bmax / kappa)[:, None, None] if net is not model else predict(net, b, kappa)
 
 
 @torch.no_grad()
