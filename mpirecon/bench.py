@@ -3,11 +3,13 @@
 * ``paper``: test signals b = A c + n simulated with the very calibration matrix A that
   reconstructs them, phantoms from the training prior. This "inverse crime" flatters learned
   methods.
+* ``holdout``: as ``paper`` (same matrix), but on phantom families never used for training: how
+  far a learned prior carries beyond what it was trained on, without the model mismatch.
 * ``realistic``: signals from the noise-free physics model plus scanner background and noise,
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
   on phantom families never used for training. This is what a scanner user gets.
 
-Classical parameters are tuned per SNR and protocol on a separate validation split (small grid
+``paper`` and ``realistic`` run by default. Classical parameters are tuned per SNR and protocol on a separate validation split (small grid
 search, maximising mean PSNR, recorded); learned methods use one weights file for all SNRs.
 """
 from __future__ import annotations
@@ -46,6 +48,16 @@ TUNING_GRIDS: dict[str, dict[str, list]] = {
 }
 
 
+PROTOCOL_DESCRIPTIONS = {
+    "paper": "signals simulated with the reconstructing matrix, training-prior phantoms (inverse crime)",
+    "holdout": "signals simulated with the reconstructing matrix, phantom families unseen in training",
+    "realistic": "physics-model signals + background, noisy calibration, phantom families unseen in training",
+}
+
+
+PROTOCOL_SEED_OFFSETS = {"paper": 0, "realistic": 1, "holdout": 2}
+
+
 class BenchConfig(BaseModel):
     """Benchmark parameters (recorded in results.json)."""
 
@@ -75,12 +87,18 @@ def _load_calibration(path) -> tuple[SimulatedCalibration | None, object, str]:
     return sim, read_system_matrix(path), str(path)
 
 
+def method_class(entry: str):
+    """Reconstructor class of a bench entry: a registered name, or ``NAME@LABEL`` for a second
+    configuration of the same method (e.g. ``ppmpi@own`` with its own ``--weights``)."""
+    return get_reconstructor_class(entry.split("@", 1)[0])
+
+
 def usable_methods(cfg: BenchConfig) -> list[str]:
     """Requested methods, or every registered one whose needs are met (weights given)."""
     names = cfg.methods or list_reconstructors()
     out = []
     for name in names:
-        cls = get_reconstructor_class(name)
+        cls = method_class(name)
         if cls.capabilities.needs_weights and name not in cfg.weights:
             if cfg.methods:
                 raise ValueError(f"method '{name}' needs --weights {name}=FILE")
@@ -90,7 +108,7 @@ def usable_methods(cfg: BenchConfig) -> list[str]:
 
 
 def _make(name, sm, params, cfg):
-    cls = get_reconstructor_class(name)
+    cls = method_class(name)
     p = dict(params)
     if cfg.device:
         p["device"] = cfg.device
@@ -98,7 +116,7 @@ def _make(name, sm, params, cfg):
 
 
 def _grid(name: str) -> list[dict]:
-    grid = TUNING_GRIDS.get(name)
+    grid = TUNING_GRIDS.get(name.split("@", 1)[0])
     if not grid:
         return [{}]
     keys = list(grid)
@@ -108,8 +126,9 @@ def _grid(name: str) -> list[dict]:
 def _data(protocol, cfg, sim, sm_sel, snr, n, seed):
     rng = np.random.default_rng(seed)
     shape = sm_sel.image_shape
-    if protocol == "paper":
-        recipe = SignalRecipe(n, (snr, snr), cfg.training_families, seed, chunk_size=max(n, 1))
+    if protocol in ("paper", "holdout"):
+        families = cfg.training_families if protocol == "paper" else cfg.holdout_families
+        recipe = SignalRecipe(n, (snr, snr), families, seed, chunk_size=max(n, 1))
         sig, img, _ = generate_chunk(sm_sel.matrix, shape, recipe, 0)
         return sig, img
     images = mixture(n, shape, cfg.holdout_families, rng)
@@ -127,7 +146,7 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
     sim, calib, sm_desc = _load_calibration(system_matrix_path)
     sm_sel = selected_system_matrix(calib, cfg.snr_threshold)
     methods = usable_methods(cfg)
-    protocols = [p for p in cfg.protocols if p == "paper" or sim is not None]
+    protocols = [p for p in cfg.protocols if p != "realistic" or sim is not None]
     notes = []
     if len(protocols) < len(cfg.protocols):
         notes.append("realistic protocol skipped: the calibration file carries no physics model (/_simulation)")
@@ -137,7 +156,8 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
     total = len(protocols) * len(cfg.snr_levels) * len(methods)
     bar = Progress(total, "bench", enabled=progress)
     examples = {}
-    for pi, protocol in enumerate(protocols):
+    for protocol in protocols:
+        pi = PROTOCOL_SEED_OFFSETS[protocol]  # fixed per protocol: test splits do not depend on the list
         proto = results["protocols"].setdefault(protocol, {})
         for si, snr in enumerate(cfg.snr_levels):
             seed = cfg.seed + 1000 * pi + 10 * si
@@ -145,7 +165,7 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
             val_sig, val_img = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
             level = proto.setdefault(f"{snr:g}", {})
             for name in methods:
-                cls = get_reconstructor_class(name)
+                cls = method_class(name)
                 tuned, tuning = {}, []
                 if cfg.tune and not cls.capabilities.needs_weights and len(_grid(name)) > 1:
                     for params in _grid(name):
@@ -161,7 +181,7 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                 t1 = time.perf_counter()
                 recon.reconstruct(test_sig[:1])
                 single = time.perf_counter() - t1
-                entry = {"parameters": recon.parameters, "tuning": tuning,
+                entry = {"parameters": recon.parameters, "weights": cfg.weights.get(name), "tuning": tuning,
                          "nrmse": metrics.summarize(metrics.nrmse(res.images, test_img)),
                          "psnr": metrics.summarize(metrics.psnr(res.images, test_img)),
                          "ssim": metrics.summarize(metrics.ssim(res.images, test_img)),
@@ -200,9 +220,7 @@ def results_markdown(results: dict, methods: list[str]) -> str:
     for note in results.get("notes", []):
         lines += [f"> {note}", ""]
     for protocol, levels in results["protocols"].items():
-        desc = ("signals simulated with the reconstructing matrix, training-prior phantoms (inverse crime)"
-                if protocol == "paper" else
-                "physics-model signals + background, noisy calibration, phantom families unseen in training")
+        desc = PROTOCOL_DESCRIPTIONS.get(protocol, protocol)
         lines += [f"## Protocol `{protocol}`: {desc}", "", "PSNR (dB), mean ± std:", "",
                   "| SNR | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         for snr, entries in levels.items():

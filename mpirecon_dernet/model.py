@@ -163,3 +163,23 @@ def predict(net: nn.Module, b: torch.Tensor, kappa: float) -> torch.Tensor:
     """Eq. (10) with the unit-free scale κ: I_pd = (b_max / κ) Net(N(b)), (B, Ny, Nx)."""
     x, bmax = normalise_signals(b)
     return net(x.to(next(net.parameters()).dtype))[:, 0] * (bmax / kappa)[:, None, None].to(x.dtype)
+
+
+def fuse_for_inference(net: DERnet) -> DERnet:
+    """A copy of ``net`` in eval mode with every Conv2d + BatchNorm2d pair folded into one
+    convolution (same outputs up to rounding, fewer operations per frame). Dropout is a no-op
+    in eval mode; the original network is not modified."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(net).eval()
+    for module in fused.modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module)
+            for i in range(len(children) - 1):
+                conv, bn = children[i], children[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    module[i] = fuse_conv_bn_eval(conv, bn)
+                    module[i + 1] = nn.Identity()
+    return fused

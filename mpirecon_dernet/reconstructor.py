@@ -8,7 +8,7 @@ from pydantic import Field
 from mdf_io import Measurement, RowIndex, SystemMatrix
 from mpirecon.reconstructor import Capabilities, ReconstructionResult, Reconstructor, ReconstructorConfig, ReconstructorError
 
-from .model import DERnet, DERnetHyperParams, predict
+from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
 from .weights import WeightsError, load_weights
 
 KIND = "dernet"
@@ -53,7 +53,7 @@ class DERnetReconstructor(Reconstructor):
         r = meta["rows"]
         self.rows = RowIndex(np.asarray(r["period"]), np.asarray(r["channel"]), np.asarray(r["frequency_index"]))
         self.device = torch.device(self.config.device)
-        self.net = net.to(self.device, dtype=getattr(torch, self.config.dtype)).eval()
+        self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
 
     @property
     def selection(self) -> dict:

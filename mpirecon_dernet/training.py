@@ -2,8 +2,11 @@
 
 Recipe (the defaults of ``mpirecon train``): 48 000 training and 6 000 validation samples of
 the default phantom mixture (digits + every procedural family), SNR uniform in 20-40 dB,
-MSE loss (eq. (11)) on I_pd, Adam with lr 1e-3 and cosine decay, batch 128, the model with
-the best validation loss is the one saved. Noise is re-drawn every epoch (same distribution,
+MSE loss (eq. (11)) on I_pd, Adam with lr 1e-3 and cosine decay over 36 epochs, batch 128,
+the model with the best validation loss is the one saved. One departure from the paper: the
+domain transform starts from Tikhonov inverses of the system matrix (``init="tikhonov"``, see
+:mod:`.initialisation`) instead of PyTorch's random default (``init="pytorch"``), which reaches
+the paper-init quality in about a third of the epochs on a CPU. Noise is re-drawn every epoch (same distribution,
 seeded); validation noise is fixed. Checkpoint every epoch, resumable, deterministic for a seed.
 Runs under ``torchrun`` (DDP, gloo on CPU / nccl on GPU) with the same call.
 """
@@ -14,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -25,6 +28,7 @@ from mdf_io import SystemMatrix
 from mpirecon.progress import Progress
 from mpirecon.simulation.datasets import DEFAULT_FAMILIES, SignalRecipe, generate_signals
 
+from .initialisation import tikhonov_start
 from .model import DERnet, DERnetHyperParams, predict
 from .weights import environment, load_weights, save_weights
 
@@ -39,7 +43,7 @@ class TrainConfig(BaseModel):
 
     samples: int = Field(48000, ge=1)
     val_samples: int = Field(6000, ge=1)
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(36, ge=1)
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
     snr_min: float = 20.0
@@ -48,6 +52,9 @@ class TrainConfig(BaseModel):
     device: str = "cpu"
     families: tuple[str, ...] = DEFAULT_FAMILIES
     max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
+    init: Literal["pytorch", "tikhonov"] = Field(
+        "tikhonov", description="tikhonov: FC starts as Tikhonov inverses (initialisation.py); pytorch: the paper's")
+    resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
     c1: int = 8
     c2: int = 4
     c3: int = 16
@@ -99,6 +106,14 @@ def _noisy(clean: torch.Tensor, snr_db: torch.Tensor, gen: torch.Generator) -> t
     return clean + (sigma / math.sqrt(2)) * torch.complex(noise[..., 0], noise[..., 1])
 
 
+def _epoch_phantoms(matrix, shape, cfg: TrainConfig, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fresh noise-free training set for ``epoch`` >= 1 (seeded by config seed and epoch):
+    clean signals (samples, M) complex64 and images (samples, Ny, Nx) float32."""
+    recipe = SignalRecipe(cfg.samples, (200.0, 200.0), tuple(cfg.families), cfg.seed + 10_000_019 * epoch)
+    clean_np, images_np, _ = generate_signals(matrix, shape, recipe)
+    return torch.from_numpy(clean_np), torch.from_numpy(images_np)
+
+
 def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | None = None, *,
                  resume: Optional[str] = None, progress: bool = True) -> TrainResult:
     """Train a DERnet for ``system_matrix`` (already frequency-selected) and save the best model.
@@ -143,11 +158,14 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
 
     hp = DERnetHyperParams(num_rows=system_matrix.num_rows, grid=(shape[1], shape[0]), c1=cfg.c1, c2=cfg.c2,
                            c3=cfg.c3, c4=cfg.c4, c5=cfg.c5, rho0=cfg.rho0, rho1=cfg.rho1)
-    net = DERnet(hp).to(device)
+    net = DERnet(hp)
+    if cfg.init == "tikhonov":
+        tikhonov_start(net, matrix, kappa)
+    net = net.to(device)
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr * 0.02)
     result = TrainResult(path=out_path)
     best_state = None
@@ -177,13 +195,16 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         "selection": system_matrix.selection, "system_matrix_fingerprint": system_matrix.fingerprint(),
         "system_matrix_source": system_matrix.source,
         "training": {"config": cfg.model_dump(mode="json"), "train_recipe": train_recipe.as_dict(),
-                     "val_recipe": val_recipe.as_dict(), "noise": "resampled every epoch"},
+                     "val_recipe": val_recipe.as_dict(), "noise": "resampled every epoch",
+                     "world_size": world},
         "versions": environment(),
     }
     for epoch in range(start_epoch, cfg.epochs):
         t_epoch = time.perf_counter()
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+        if cfg.resample_phantoms and epoch > 0:
+            clean, images = _epoch_phantoms(matrix, shape, cfg, epoch)
         order = torch.randperm(cfg.samples, generator=gen)[rank::world]
         total, count = 0.0, 0
         with Progress(len(order), f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress and rank == 0) as bar:

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,70 @@ def test_run_dernet_end_to_end(files):
     rec = mdf_io.read_reconstruction(files / "rec_dernet.mdf")
     assert rec.images.shape == (2, 10, 12) and rec.images.min() >= 0
     assert rec.parameters["weights"] == "d.pt"
+
+
+def test_train_options_and_train_denoiser(files):
+    r = mp("train", "--sm", "sm.mdf", "-o", "x.pt", "--set", "bogus=1", cwd=files)
+    assert r.returncode == 2 and "bogus" in r.stderr and "resample_phantoms" in r.stderr
+    r = mp("train", "--sm", "sm.mdf", "-o", "x.pt", "--set", "c5=notanumber", cwd=files)
+    assert r.returncode == 2 and "c5" in r.stderr and not (files / "x.pt").exists()
+    r = mp("train-denoiser", "-o", "den.pt", "--grid", "12", "10", "--samples", "64", "--epochs", "1", "--quiet",
+           cwd=files)
+    assert r.returncode == 0, r.stderr
+    r = mp("train-denoiser", "-o", "den.pt", "--samples", "64", "--epochs", "1", "--quiet", cwd=files)
+    assert r.returncode == 2 and "exists" in r.stderr
+    r = mp("run", "meas.mdf", "--sm", "sm.mdf", "--method", "ppmpi", "--weights", "den.pt", "--param", "iterations=3",
+           "-o", "rec_ppmpi_own.mdf", cwd=files)
+    assert r.returncode == 0, r.stderr
+    rec = mdf_io.read_reconstruction(files / "rec_ppmpi_own.mdf")
+    assert rec.images.shape == (2, 10, 12) and rec.parameters["weights"] == "den.pt"
+
+
+def test_train_under_torchrun_ddp_two_cpu_processes(files):
+    """The same `mpirecon train` command under torchrun: 2 CPU processes, gloo backend."""
+    from mpirecon_dernet.weights import load_weights
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "mpirecon.cli.main", "train", "--sm", "sm.mdf", "-o", "ddp.pt", "--samples", "256",
+           "--val-samples", "64", "--epochs", "2", "--batch-size", "32", "--set", "c5=32", "--quiet"]
+    r = subprocess.run(cmd, cwd=files, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    _, meta = load_weights(files / "ddp.pt", "dernet")
+    assert meta["training"]["world_size"] == 2 and len(meta["history"]) == 2
+    r = mp("run", "meas.mdf", "--sm", "sm.mdf", "--method", "dernet", "--weights", "ddp.pt", "-o", "rec_ddp.mdf",
+           cwd=files)
+    assert r.returncode == 0, r.stderr
+
+
+def test_bench_both_protocols_labels_and_reproducible(files):
+    import json
+
+    r = mp("train-denoiser", "-o", "den_bench.pt", "--grid", "12", "10", "--samples", "32", "--epochs", "1",
+           "--quiet", cwd=files)
+    assert r.returncode == 0, r.stderr
+    args = ["bench", "--sm", "sm.mdf", "--methods", "pinv", "kaczmarz", "ppmpi@own", "--weights",
+            "ppmpi@own=den_bench.pt", "--snr", "25", "35", "--test-samples", "6", "--val-samples", "4", "--quiet"]
+    r = mp(*args, "-o", "bench1", cwd=files)
+    assert r.returncode == 0, r.stderr
+    out = files / "bench1"
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["protocols"]) == {"paper", "realistic"}
+    for protocol in ("paper", "realistic"):
+        for snr in ("25", "35"):
+            level = res["protocols"][protocol][snr]
+            assert set(level) == {"pinv", "kaczmarz", "ppmpi@own"}
+            kac = level["kaczmarz"]
+            best = max(kac["tuning"], key=lambda t: t["val_psnr"])
+            assert kac["parameters"]["lam"] == best["params"]["lam"]  # the tuned value is the one used
+            assert level["ppmpi@own"]["weights"] == "den_bench.pt"
+    assert res["protocols"]["paper"]["35"]["pinv"]["psnr"]["mean"] > res["protocols"]["paper"]["25"]["pinv"]["psnr"]["mean"]
+    assert "ppmpi@own" in (out / "results.md").read_text()
+    for name in ("examples_paper.png", "psnr_vs_snr_realistic.png"):
+        assert (out / name).stat().st_size > 5000
+    r = mp(*args, "-o", "bench2", cwd=files)  # same seed -> same numbers (timings aside)
+    res2 = json.loads((files / "bench2" / "results.json").read_text())
+    for protocol, levels in res["protocols"].items():
+        for snr, methods in levels.items():
+            for m, e in methods.items():
+                assert res2["protocols"][protocol][snr][m]["psnr"] == e["psnr"]

@@ -10,7 +10,7 @@ from mpirecon.simulation import phantoms
 from mpirecon_dernet.denoiser import denoise, load_denoiser
 from mpirecon_dernet.model import DERnet, DERnetHyperParams, predict
 from mpirecon_dernet.training import TrainConfig, train_dernet
-from mpirecon_dernet.weights import WeightsError, load_weights
+from mpirecon_dernet.weights import load_weights
 
 TINY = dict(samples=256, val_samples=64, epochs=2, batch_size=64, c5=32, max_minutes=None)
 
@@ -113,3 +113,40 @@ def test_ppmpi_batched_equals_per_frame(small_sm):
     single = np.stack([r.reconstruct(b[i]).images[0] for i in range(3)])
     np.testing.assert_allclose(batch, single, rtol=1e-5, atol=1e-8 * batch.max())
     assert batch.min() >= 0
+
+
+def test_tikhonov_start_makes_fc_channels_tikhonov_images(small_sm):
+    """With the Tikhonov start, eq. (5)'s image channel k is κ/max|b| times the pinv
+    reconstruction with λ_k (checked against the pinv baseline), before any training."""
+    from mpirecon_dernet.initialisation import DEFAULT_LAMBDAS, tikhonov_start
+    from mpirecon_dernet.model import normalise_signals
+
+    nx, ny = small_sm.grid[:2]
+    net = DERnet(DERnetHyperParams(num_rows=small_sm.num_rows, grid=(nx, ny))).eval()
+    tikhonov_start(net, small_sm.matrix, kappa=3.0)
+    b = np.random.default_rng(4).random((2, small_sm.num_voxels)) @ small_sm.matrix.T
+    x, bmax = normalise_signals(torch.from_numpy(b.astype(np.complex64)))
+    with torch.no_grad():
+        i1 = net.fc(net.conv1d_2(torch.relu(net.conv1d_1(x))).flatten(1)).view(2, 4, ny, nx)
+    for k, lam in enumerate(DEFAULT_LAMBDAS):
+        ref = load_reconstructor("pinv", small_sm, lam=lam, nonneg=False).reconstruct(b).images
+        got = i1[:, k].numpy() * bmax.numpy()[:, None, None] / 3.0
+        np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
+
+
+
+def test_fused_inference_network_matches_trained_network():
+    from mpirecon_dernet.model import fuse_for_inference
+
+    torch.manual_seed(1)
+    net = DERnet(DERnetHyperParams(num_rows=40, grid=(11, 9)))
+    net.train()
+    for _ in range(3):  # give the BatchNorm layers non-trivial running statistics
+        net(torch.randn(16, 2, 40))
+    net.eval()
+    fused = fuse_for_inference(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # original untouched
+    x = torch.randn(5, 2, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), net(x), rtol=1e-4, atol=1e-5)

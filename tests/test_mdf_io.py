@@ -8,7 +8,6 @@ import mdf_io
 from mdf_io import (MDFFormatError, MDFHeader, MDFMismatchError, MDFNotSupportedError, MDFWriteError, RowIndex,
                     SystemMatrix, read_measurement, read_reconstruction, read_system_matrix, write_mdf,
                     write_measurement, write_reconstruction, write_system_matrix)
-from mdf_io.metadata import Calibration
 
 
 def _header(v=16, c=2, calib=None):

@@ -165,6 +165,11 @@ def cmd_train(args) -> int:
                                        max_minutes=args.max_minutes,
                                        families=tuple(args.families) if args.families else None).items()
                  if v is not None}
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or key not in TrainConfig.model_fields:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(TrainConfig.model_fields)}")
+        overrides[key] = value  # pydantic converts and validates the text
     cfg = TrainConfig(**overrides)
     sm = load_system_matrix(args.sm, snr_threshold=args.snr_threshold)
     print(f"training DERnet for {args.sm}: {sm.num_rows} rows, grid {sm.grid}, "
@@ -172,6 +177,21 @@ def cmd_train(args) -> int:
     res = train_dernet(sm, args.output, cfg, resume=args.resume, progress=not args.quiet)
     print(json.dumps({"weights": str(res.path), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
                       "best_val_psnr": res.best_val_psnr, "minutes": res.seconds / 60}))
+    return 0
+
+
+def cmd_train_denoiser(args) -> int:
+    from mpirecon.simulation.phantoms import TRAINING_FAMILIES
+    from mpirecon_dernet.denoiser import train_denoiser
+
+    _check_output(args.output, args.overwrite)
+    res = train_denoiser(args.output, grid=tuple(args.grid), samples=args.samples, epochs=args.epochs,
+                         batch_size=args.batch_size, lr=args.lr, noise_std=args.noise_std,
+                         families=tuple(args.families) if args.families else TRAINING_FAMILIES, seed=args.seed,
+                         device=args.device, progress=not args.quiet)
+    best = min(res["history"], key=lambda h: h["val_loss"])
+    print(json.dumps({"weights": res["path"], "best_epoch": best["epoch"], "best_val_psnr": best["val_psnr"],
+                      "minutes": res["seconds"] / 60}))
     return 0
 
 
@@ -186,6 +206,8 @@ def dispatch(args, parser) -> int:
         return cmd_simulate(args, parser)
     if args.command == "train":
         return cmd_train(args)
+    if args.command == "train-denoiser":
+        return cmd_train_denoiser(args)
     if args.command == "bench":
         from .bench_cmd import run
         return run(args)

@@ -82,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--resume", default=None, help="checkpoint (OUTPUT.ckpt) to continue from")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="any other training-config field (e.g. c5=64, resample_phantoms=true), repeatable")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("train-denoiser", help="train a PP-MPI RDN denoiser on the simulation's phantom prior")
+    p.add_argument("-o", "--output", required=True, help="denoiser weights file to write (use with --weights for ppmpi)")
+    p.add_argument("--grid", type=int, nargs=2, default=(19, 19), metavar=("NX", "NY"),
+                   help="training image size (the denoiser is fully convolutional; use your system matrix's grid)")
+    p.add_argument("--samples", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--noise-std", type=float, default=0.1, help="Gaussian noise std on images scaled to max 1")
+    p.add_argument("--families", nargs="+", default=None, help="phantom families of the prior")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
 
     from . import bench_cmd, demo_cmd
