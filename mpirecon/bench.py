@@ -9,8 +9,9 @@
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
   on phantom families never used for training. This is what a scanner user gets.
 
-``paper`` and ``realistic`` run by default. Classical parameters are tuned per SNR and protocol on a separate validation split (small grid
-search, maximising mean PSNR, recorded); learned methods use one weights file for all SNRs.
+``paper`` and ``realistic`` run by default. Classical parameters are tuned per SNR and protocol
+on a separate validation split (small grid search, maximising mean PSNR, recorded); learned
+methods use one weights file for all SNRs.
 """
 from __future__ import annotations
 
@@ -87,10 +88,15 @@ def _load_calibration(path) -> tuple[SimulatedCalibration | None, object, str]:
     return sim, read_system_matrix(path), str(path)
 
 
+def base_name(entry: str) -> str:
+    """Registered method of a bench entry: ``NAME`` or ``NAME@LABEL``, a second configuration of
+    the same method (e.g. ``ppmpi@own`` with its own ``--weights``)."""
+    return entry.split("@", 1)[0]
+
+
 def method_class(entry: str):
-    """Reconstructor class of a bench entry: a registered name, or ``NAME@LABEL`` for a second
-    configuration of the same method (e.g. ``ppmpi@own`` with its own ``--weights``)."""
-    return get_reconstructor_class(entry.split("@", 1)[0])
+    """Reconstructor class of a bench entry (see :func:`base_name`)."""
+    return get_reconstructor_class(base_name(entry))
 
 
 def usable_methods(cfg: BenchConfig) -> list[str]:
@@ -116,7 +122,7 @@ def _make(name, sm, params, cfg):
 
 
 def _grid(name: str) -> list[dict]:
-    grid = TUNING_GRIDS.get(name.split("@", 1)[0])
+    grid = TUNING_GRIDS.get(base_name(name))
     if not grid:
         return [{}]
     keys = list(grid)

@@ -5,9 +5,9 @@ the default phantom mixture (digits + every procedural family), SNR uniform in 2
 MSE loss (eq. (11)) on I_pd, Adam with lr 1e-3 and cosine decay over 36 epochs, batch 128,
 the model with the best validation loss is the one saved. One departure from the paper: the
 domain transform starts from Tikhonov inverses of the system matrix (``init="tikhonov"``, see
-:mod:`.initialisation`) instead of PyTorch's random default (``init="pytorch"``), which reaches
-the paper-init quality in about a third of the epochs on a CPU. Noise is re-drawn every epoch (same distribution,
-seeded); validation noise is fixed. Checkpoint every epoch, resumable, deterministic for a seed.
+:mod:`.initialisation`) instead of PyTorch's random default (``init="pytorch"``); it reaches
+the paper-init validation quality in about half the epochs. Noise is re-drawn every epoch (same
+distribution, seeded); validation noise is fixed. Checkpoint every epoch, resumable, deterministic for a seed.
 Runs under ``torchrun`` (DDP, gloo on CPU / nccl on GPU) with the same call.
 """
 from __future__ import annotations

@@ -73,3 +73,12 @@ def test_every_family_nonempty_and_bounded():
         x = phantoms.generate(fam, 30, (19, 15), 1)
         assert x.shape == (30, 19, 15)
         assert x.min() >= 0 and np.all(x.reshape(30, -1).max(1) > 0) and x.max() <= 1 + 1e-9
+
+
+def test_unknown_phantom_family_is_a_clear_error():
+    import pytest
+
+    from mpirecon.simulation.phantoms import mixture
+
+    with pytest.raises(ValueError, match="unknown \\['bogus'\\].*available.*digits"):
+        mixture(4, (8, 8), ["digits", "bogus"], 0)

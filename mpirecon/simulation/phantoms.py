@@ -286,6 +286,9 @@ def mixture(n: int, shape: Sequence[int], families: Sequence[str], seed: int | n
     """A mixed batch: each image from a random family; with probability ``superpose`` a second
     image of another family is added; with probability ``blur`` it is blurred (σ ≤ 1 voxel);
     a random overall intensity in [0.5, 1] (relative concentration)."""
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not len(families):
+        raise ValueError(f"phantom families {list(families)}: unknown {unknown}; available: {sorted(FAMILIES)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     shape = tuple(int(s) for s in shape)
     fam = rng.integers(0, len(families), n)
