@@ -107,8 +107,9 @@ def _noisy(clean: torch.Tensor, snr_db: torch.Tensor, gen: torch.Generator) -> t
 
 
 def _epoch_phantoms(matrix, shape, cfg: TrainConfig, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fresh noise-free training set for ``epoch`` >= 1 (seeded by config seed and epoch):
-    clean signals (samples, M) complex64 and images (samples, Ny, Nx) float32."""
+    """The noise-free training set of ``epoch`` (0: the set every epoch uses unless
+    ``resample_phantoms``), seeded by config seed and epoch: clean signals (samples, M)
+    complex64 and images (samples, Ny, Nx) float32. Noise is added per batch."""
     recipe = SignalRecipe(cfg.samples, (200.0, 200.0), tuple(cfg.families), cfg.seed + 10_000_019 * epoch)
     clean_np, images_np, _ = generate_signals(matrix, shape, recipe)
     return torch.from_numpy(clean_np), torch.from_numpy(images_np)
@@ -145,13 +146,10 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
     train_recipe = SignalRecipe(cfg.samples, (cfg.snr_min, cfg.snr_max), tuple(cfg.families), cfg.seed)
     val_recipe = SignalRecipe(cfg.val_samples, (cfg.snr_min, cfg.snr_max), tuple(cfg.families), cfg.seed + 1_000_003)
     # clean training signals; noise is drawn per epoch from the recorded SNRs
-    clean_recipe = SignalRecipe(cfg.samples, (200.0, 200.0), tuple(cfg.families), cfg.seed)
-    clean_np, images_np, _ = generate_signals(matrix, shape, clean_recipe)
+    clean, images = _epoch_phantoms(matrix, shape, cfg, 0)
     snr_np = np.random.default_rng([cfg.seed, 7]).uniform(cfg.snr_min, cfg.snr_max, cfg.samples)
     val_sig_np, val_img_np, _ = generate_signals(matrix, shape, val_recipe)
-    kappa = system_scale(clean_np, images_np)
-    clean = torch.from_numpy(clean_np)
-    images = torch.from_numpy(images_np)
+    kappa = system_scale(clean.numpy(), images.numpy())
     snr = torch.from_numpy(snr_np.astype(np.float32))
     val_sig = torch.from_numpy(val_sig_np)
     val_img = torch.from_numpy(val_img_np)
