@@ -5,7 +5,7 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.operator import RealOperator
+from mpirecon.operator import RealOperator, tikhonov_inverse
 from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
 
 
@@ -27,9 +27,8 @@ class PseudoInverse(Reconstructor):
         self.op = RealOperator(system_matrix, "float64")
         u, s, vt = np.linalg.svd(self.op.A, full_matrices=False)
         keep = s > self.config.rcond * s[0]
-        filt = np.where(keep, s / (s ** 2 + self.config.lam), 0.0)
         self.singular_values = s
-        self.pinv = ((vt.T * filt) @ u.T).astype(self.config.dtype)  # (P, 2R)
+        self.pinv = tikhonov_inverse(u, s, vt, self.config.lam, keep).astype(self.config.dtype)  # (P, 2R)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         x = (self.pinv @ self.op.data(spectra).astype(self.config.dtype)).T

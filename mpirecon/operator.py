@@ -45,6 +45,16 @@ class RealOperator:
         return self.A.T @ self.A
 
 
+def tikhonov_inverse(u: np.ndarray, s: np.ndarray, vt: np.ndarray, lam: float, keep=None) -> np.ndarray:
+    """Tikhonov-regularised inverse ``V diag(s / (s² + λ)) Uᵀ`` (P, 2R) of a stacked real operator
+    from its thin SVD ``u`` (2R, r), ``s`` (r,), ``vt`` (r, P); singular values where ``keep`` is
+    False are dropped (truncated SVD). λ is in the operator's units (relative for a scaled one)."""
+    filt = s / (s ** 2 + lam)
+    if keep is not None:
+        filt = np.where(keep, filt, 0.0)
+    return (vt.T * filt) @ u.T
+
+
 def frame_scales(op: RealOperator, b: np.ndarray) -> np.ndarray:
     """Per-frame scale ``max|Aᵀb|`` (F,), used to make non-linear priors scale-equivariant:
     solving for ``b / s`` and multiplying by ``s`` gives ``x(k b) = k x(b)``. Zero frames get 1."""

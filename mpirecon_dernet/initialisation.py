@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from mpirecon.operator import matrix_scale
+from mpirecon.operator import matrix_scale, tikhonov_inverse
 
 #: Tikhonov λ per image channel of eq. (5), relative to ||A||_F^2 / N (as the pinv baseline)
 DEFAULT_LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0)
@@ -37,8 +37,7 @@ def tikhonov_inverses(matrix: np.ndarray, lambdas: Sequence[float]) -> np.ndarra
     a = np.concatenate([matrix.real, matrix.imag], axis=0)
     scale = matrix_scale(matrix)
     u, s, vt = np.linalg.svd(a / scale, full_matrices=False)
-    filters = s[None, :] / (s[None, :] ** 2 + np.asarray(lambdas, dtype=float)[:, None])  # (K, r)
-    return np.einsum("nr,kr,mr->knm", vt.T, filters, u) / scale
+    return np.stack([tikhonov_inverse(u, s, vt, lam) for lam in lambdas]) / scale
 
 
 @torch.no_grad()
