@@ -102,6 +102,8 @@ class DERnetReconstructor(Reconstructor):
             spectra = np.atleast_2d(np.asarray(measurement))
             if spectra.shape[1] != len(self.rows):
                 raise ReconstructorError(f"dernet: spectra must be (frames, {len(self.rows)}), got {spectra.shape}")
+        if not np.all(np.isfinite(spectra)):
+            raise ReconstructorError(f"{self.name}: measurement contains NaN or Inf")
         import time
         t0 = time.perf_counter()
         vox = self._solve(spectra)

@@ -42,6 +42,11 @@ def test_training_lowers_loss_and_weights_round_trip(trained, small_sm):
     r2 = load_reconstructor("dernet", small_sm, weights=path)
     b = np.random.default_rng(0).random((4, small_sm.num_voxels)) @ small_sm.matrix.T
     np.testing.assert_array_equal(r1.reconstruct(b).images, r2.reconstruct(b).images)
+    bad = b.copy()
+    bad[0, 0] = np.nan
+    for r in (r1, r2):  # with and without a bound system matrix
+        with pytest.raises(ReconstructorError, match="NaN"):
+            r.reconstruct(bad)
     _, meta = load_weights(path, "dernet")
     assert meta["system_matrix_fingerprint"] == small_sm.fingerprint()
     assert meta["selection"]["snr_threshold"] == 1.5 and len(meta["rows"]["channel"]) == small_sm.num_rows
