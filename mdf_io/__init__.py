@@ -6,7 +6,8 @@ Public API::
     from mdf_io import write_system_matrix, write_measurement, write_reconstruction, write_mdf
     from mdf_io import MDFFile, SystemMatrix, Measurement, Reconstruction, MDFHeader
 """
-from .containers import Measurement, Reconstruction, RowIndex, SystemMatrix, frequency_axis
+from .containers import Measurement, Reconstruction, SystemMatrix
+from .geometry import Geometry, RowIndex, frequency_axis
 from .errors import MDFError, MDFFormatError, MDFMismatchError, MDFNotSupportedError, MDFWriteError
 from .info import describe
 from .metadata import (MDF_VERSION, Acquisition, Calibration, DriveField, Experiment, GeneralInfo,
@@ -15,7 +16,7 @@ from .reader import MDFFile, read_measurement, read_reconstruction, read_system_
 from .writer import write_mdf, write_measurement, write_reconstruction, write_system_matrix
 
 __all__ = [
-    "Acquisition", "Calibration", "DriveField", "Experiment", "GeneralInfo", "MDFError",
+    "Acquisition", "Calibration", "DriveField", "Experiment", "GeneralInfo", "Geometry", "MDFError",
     "MDFFile", "MDFFormatError", "MDFHeader", "MDFMismatchError", "MDFNotSupportedError",
     "MDFWriteError", "MDF_VERSION", "Measurement", "Receiver", "Reconstruction", "RowIndex",
     "Scanner", "Study", "SystemMatrix", "Tracer", "describe", "frequency_axis",

@@ -20,69 +20,8 @@ from typing import Optional
 import numpy as np
 
 from .errors import MDFFormatError, MDFMismatchError
+from .geometry import Geometry, RowIndex, frequency_axis
 from .metadata import Calibration, MDFHeader
-
-
-def frequency_axis(num_sampling_points: int, bandwidth: float) -> np.ndarray:
-    """Frequencies (Hz) of the full rfft spectrum, shape (V//2+1,): ``k/(K-1)*bandwidth``."""
-    k_full = num_sampling_points // 2 + 1
-    return np.arange(k_full) / max(k_full - 1, 1) * bandwidth
-
-
-@dataclass(frozen=True)
-class RowIndex:
-    """Origin of each row: period, receive channel and frequency index (0-based), each (R,)."""
-
-    period: np.ndarray
-    channel: np.ndarray
-    frequency_index: np.ndarray
-
-    @classmethod
-    def full(cls, periods: int, channels: int, frequencies: int) -> "RowIndex":
-        """All J*C*K rows of a full spectrum, k fastest."""
-        j, c, k = np.meshgrid(np.arange(periods), np.arange(channels), np.arange(frequencies),
-                              indexing="ij")
-        return cls(j.ravel(), c.ravel(), k.ravel())
-
-    def __post_init__(self):
-        arrays = [np.asarray(a, dtype=np.int64).ravel() for a in
-                  (self.period, self.channel, self.frequency_index)]
-        if len({a.size for a in arrays}) != 1:
-            raise ValueError("RowIndex arrays must have equal length")
-        object.__setattr__(self, "period", arrays[0])
-        object.__setattr__(self, "channel", arrays[1])
-        object.__setattr__(self, "frequency_index", arrays[2])
-
-    def __len__(self) -> int:
-        return int(self.period.size)
-
-    @property
-    def keys(self) -> np.ndarray:
-        """One int64 key per row, unique for each (period, channel, frequency) triple."""
-        return (self.period << 42) | (self.channel << 21) | self.frequency_index
-
-    def take(self, indices) -> "RowIndex":
-        """Rows at ``indices`` (int array or boolean mask)."""
-        idx = np.asarray(indices)
-        return RowIndex(self.period[idx], self.channel[idx], self.frequency_index[idx])
-
-    def positions_of(self, other: "RowIndex", *, path=None, field="rows") -> np.ndarray:
-        """Indices i such that ``self[i] == other[n]`` for each row n of ``other``.
-
-        Raises :class:`MDFMismatchError` if some row of ``other`` is absent here.
-        """
-        mine = self.keys
-        order = np.argsort(mine, kind="stable")
-        sorted_keys = mine[order]
-        wanted = other.keys
-        pos = np.searchsorted(sorted_keys, wanted)
-        pos = np.clip(pos, 0, max(len(sorted_keys) - 1, 0))
-        ok = sorted_keys.size > 0 and np.all(sorted_keys[pos] == wanted)
-        if not ok:
-            missing = int(np.sum(sorted_keys[pos] != wanted)) if sorted_keys.size else len(other)
-            raise MDFMismatchError(path, field, "every selected (period, channel, frequency) row",
-                                   f"{missing} of {len(other)} rows missing")
-        return order[pos]
 
 
 @dataclass
@@ -101,6 +40,7 @@ class SystemMatrix:
         background_corrected: whether the background was subtracted (by us or already in the file).
         source: path of the file it was read from, if any.
         selection: description of the frequency selection applied (filled by mpirecon).
+        cache: derived per-matrix data (e.g. mpirecon's operator); a new matrix starts empty.
     """
 
     matrix: np.ndarray
@@ -116,6 +56,8 @@ class SystemMatrix:
     background_corrected: bool = True
     source: Optional[str] = None
     selection: dict = field(default_factory=dict)
+    #: per-matrix derived data (operators, factorisations) cached by consumers; never copied
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         self.matrix = np.asarray(self.matrix)
@@ -194,7 +136,14 @@ class SystemMatrix:
         idx = np.asarray(indices)
         return replace(self, matrix=self.matrix[idx], rows=self.rows.take(idx),
                        frequencies=self.frequencies[idx], snr=self.snr[idx],
-                       selection=dict(selection or self.selection))
+                       selection=dict(selection or self.selection), cache={})
+
+    @property
+    def geometry(self) -> Geometry:
+        """The :class:`~mdf_io.geometry.Geometry` (rows, grid, FOV, receiver, selection)."""
+        return Geometry(rows=self.rows, grid=self.grid, fov=self.fov, center=self.center,
+                        bandwidth=self.bandwidth, num_sampling_points=self.num_sampling_points,
+                        selection=self.selection, source=self.source)
 
     def fingerprint(self) -> str:
         """SHA-256 (hex) identifying a calibration + selection: the matrix quantised to 2^-20 of
@@ -268,19 +217,15 @@ class Measurement:
         return replace(self, data=self.data[:, idx], rows=self.rows.take(idx),
                        frequencies=self.frequencies[idx], background=bg)
 
-    def matched_to(self, system_matrix: SystemMatrix) -> "Measurement":
-        """Columns reordered/selected to correspond one-to-one to ``system_matrix``'s rows.
+    def matched_to(self, target) -> "Measurement":
+        """Columns reordered/selected to correspond one-to-one to the rows of ``target`` (a
+        :class:`~mdf_io.geometry.Geometry` or anything with a ``.geometry``, e.g. a SystemMatrix).
 
         Raises :class:`MDFMismatchError` if sampling, bandwidth or rows do not fit.
         """
-        if (self.num_sampling_points != system_matrix.num_sampling_points
-                or not np.isclose(self.bandwidth, system_matrix.bandwidth)):
-            raise MDFMismatchError(
-                self.source, "/acquisition/receiver",
-                f"bandwidth {system_matrix.bandwidth} Hz and {system_matrix.num_sampling_points}"
-                f" samples (from system matrix {system_matrix.source})",
-                f"bandwidth {self.bandwidth} Hz and {self.num_sampling_points} samples")
-        pos = self.rows.positions_of(system_matrix.rows, path=self.source,
+        geometry = target if isinstance(target, Geometry) else target.geometry
+        geometry.check_receiver(self.bandwidth, self.num_sampling_points, path=self.source)
+        pos = self.rows.positions_of(geometry.rows, path=self.source,
                                      field="/measurement/data (channels/frequencies)")
         return self.take_rows(pos)
 
