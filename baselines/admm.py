@@ -1,10 +1,12 @@
-"""ADMM with L1, isotropic TV and L1+TV priors: one solver, three priors.
+"""ADMM with L1, isotropic TV and L1+TV priors: one solver, three lists of terms.
 
 Problem (scaled operator and per-frame scaled data, see :mod:`mpirecon.operator`)::
 
     min_x ½||A x - b||² + μ (α_L1 ||x||_1 + α_TV TV(x)),   x >= 0 (optional),  α_L1 + α_TV = 1
 
-solved with :class:`mpirecon.admm.ADMMFactorization` (factorisation once per system matrix).
+solved by :func:`mpirecon.admm.admm` over the terms of :mod:`mpirecon.priors`; the x-update
+factorisation is cached in the shared operator per (ρ, splittings), so methods and parameter
+sets that share ρ share it.
 """
 from __future__ import annotations
 
@@ -12,16 +14,16 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.admm import ADMMFactorization, group_shrink, soft_threshold_nonneg
-from mpirecon.operator import RealOperator, frame_scales
-from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
+from mpirecon.admm import admm
+from mpirecon.priors import L1, NonNegative, TotalVariation
+from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig
 
 
 class ADMMConfig(ReconstructorConfig):
     mu: float = Field(1e-2, ge=0, description="regularisation weight (relative)")
     rho: float = Field(0.1, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
     iterations: int = Field(200, ge=1, le=100000)
-    nonneg: bool = Field(True, description="non-negativity constraint")
+    nonneg: bool = Field(True, description="non-negativity constraint, enforced in every iteration")
 
 
 class ADMML1Config(ADMMConfig):
@@ -41,34 +43,35 @@ class _ADMMBase(Reconstructor):
     """Shared ADMM machinery; subclasses fix the weights of the L1 and TV priors."""
 
     Config = ADMMConfig
+    capabilities = Capabilities(supports_gpu=True)
     #: (weight of L1, weight of TV); ADMML1TV derives them from alpha_tv
     prior_weights: tuple[float, float] = (1.0, 0.0)
 
     def _weights(self) -> tuple[float, float]:
         return self.prior_weights
 
-    def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = RealOperator(system_matrix, self.config.dtype)
-        _, w_tv = self._weights()
-        shape = system_matrix.image_shape if w_tv > 0 else None
-        self.factorization = ADMMFactorization.build(self.op, self.config.rho, shape)
-        self._ndim = len(system_matrix.image_shape)
-
-    def _solve(self, spectra: np.ndarray) -> np.ndarray:
+    def terms(self) -> list:
+        """The objective's terms (priors and constraint) for the current parameters."""
         cfg = self.config
         w_l1, w_tv = self._weights()
+        out = [NonNegative()] if cfg.nonneg else []
+        if w_l1 > 0:
+            out.append(L1(cfg.mu * w_l1))
+        if w_tv > 0:
+            out.append(TotalVariation(cfg.mu * w_tv, ndim=len(self.geometry.image_shape)))
+        return out
+
+    def _setup(self, system_matrix: SystemMatrix) -> None:
+        self.op = self.operator
+        self._terms = self.terms()
+        self.op.x_update(self.config.rho, tuple(t.transform for t in self._terms if t.transform != "identity"))
+
+    def _solve(self, spectra: np.ndarray) -> np.ndarray:
         b = self.op.data(spectra)
-        s = frame_scales(self.op, b).astype(b.dtype)
-        t1 = cfg.mu * w_l1 / cfg.rho
-        t2 = cfg.mu * w_tv / cfg.rho
-        ndim = self._ndim
-
-        def prox_x(v):
-            return soft_threshold_nonneg(v, t1, cfg.nonneg)
-
-        prox_grad = (lambda v: group_shrink(v, t2, ndim)) if w_tv > 0 else None
-        z = self.factorization.run(b / s, prox_x, prox_grad, cfg.iterations)
-        return (z * s).T
+        s = self.op.frame_scales(b)
+        s = s.astype(b.dtype) if isinstance(s, np.ndarray) else s.to(b.dtype)
+        z = admm(self.op, b / s, self._terms, self.config.rho, self.config.iterations)
+        return self.op.host((z * s).T)
 
 
 class ADMML1(_ADMMBase):

@@ -5,14 +5,14 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.operator import RealOperator
+from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
 
 
 class CGNRConfig(ReconstructorConfig):
     lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
     iterations: int = Field(20, ge=1, le=100000)
-    nonneg: bool = Field(True, description="clip negative values of the result")
+    nonneg: bool = Field(True, description="project the result onto x >= 0 (CG iterates stay unconstrained)")
 
 
 class CGNR(Reconstructor):
@@ -23,11 +23,11 @@ class CGNR(Reconstructor):
     Config = CGNRConfig
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = RealOperator(system_matrix, self.config.dtype)
+        self.op = self.operator
         self.normal = self.op.normal_matrix() + self.config.lam * np.eye(self.op.num_voxels, dtype=self.op.dtype)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
-        rhs = self.op.A.T @ self.op.data(spectra)  # (P, F)
+        rhs = self.op.adjoint(self.op.data(spectra))  # (P, F)
         x = np.zeros_like(rhs)
         r = rhs.copy()
         p = r.copy()
@@ -42,4 +42,4 @@ class CGNR(Reconstructor):
             p = r + (rr_new / np.maximum(rr, tiny)) * p
             rr = rr_new
         x = x.T
-        return np.maximum(x, 0) if self.config.nonneg else x
+        return project_nonneg(x) if self.config.nonneg else x

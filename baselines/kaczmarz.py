@@ -15,7 +15,7 @@ import scipy.linalg as sla
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.operator import matrix_scale
+from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
 
 
@@ -25,7 +25,7 @@ class KaczmarzConfig(ReconstructorConfig):
     shuffle: bool = Field(False, description="visit rows in a seeded random order")
     seed: int = Field(0, description="seed of the row order when shuffle is on")
     enforce_real: bool = Field(True, description="keep the real part after every sweep")
-    nonneg: bool = Field(True, description="clip to >= 0 after every sweep (implies real)")
+    nonneg: bool = Field(True, description="project onto x >= 0 after every sweep (implies real)")
 
 
 class Kaczmarz(Reconstructor):
@@ -37,15 +37,18 @@ class Kaczmarz(Reconstructor):
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
+        op = self.operator
         cdtype = np.complex64 if cfg.dtype == "float32" else np.complex128
-        self.scale = matrix_scale(system_matrix.matrix)
-        a = system_matrix.matrix / self.scale
-        r = a.shape[0]
+        self.scale = op.scale
+        r = system_matrix.num_rows
         self.order = (np.random.default_rng(cfg.seed).permutation(r) if cfg.shuffle else np.arange(r))
-        a = a[self.order].astype(cdtype)
-        self.A = a
-        self.AH = np.ascontiguousarray(a.conj().T)
-        gram = a @ self.AH
+
+        def rows_and_gram():  # per (matrix, dtype, row order): shared by every lambda
+            a = (system_matrix.matrix / self.scale)[self.order].astype(cdtype)
+            ah = np.ascontiguousarray(a.conj().T)
+            return a, ah, a @ ah
+
+        self.A, self.AH, gram = op.memo(("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None), rows_and_gram)
         self.lower = np.tril(gram) + cfg.lam * np.eye(r, dtype=cdtype)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
@@ -59,7 +62,7 @@ class Kaczmarz(Reconstructor):
             x = x + self.AH @ delta
             v += delta
             if cfg.nonneg:
-                x = np.maximum(x.real, 0).astype(self.A.dtype)
+                x = project_nonneg(x.real).astype(self.A.dtype)
             elif cfg.enforce_real:
                 x = x.real.astype(self.A.dtype)
         out = x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T

@@ -1,86 +1,115 @@
-"""Scaled-form ADMM for ``min_x ½||A x - b||² + Σ_i g_i(K_i x)`` with a once-per-matrix x-update.
+"""Scaled-form ADMM for ``min_x ½||A x - b||² + Σ_i g_i(K_i x)`` over a list of terms.
 
-Each splitting ``z_i = K_i x`` (K_i the identity or the image gradient D) has a proximal map.
-The x-update solves ``(AᵀA + ρ Σ K_iᵀK_i) x = Aᵀb + ρ Σ K_iᵀ(z_i - u_i)``; the inverse of that
-P x P matrix is computed once per system matrix (and ρ) and each iteration is one matrix
-product for the whole batch of frames. Used by the ADMM baselines (L1, TV, L1+TV) and by the
-plug-and-play ``ppmpi`` method, whose prox is a learned denoiser.
+The terms are :mod:`mpirecon.priors` objects. Every identity-transform term (L1, a
+plug-and-play denoiser) and the non-negativity constraint share one splitting ``z_0 = x``, which
+is always present (its ρI keeps the x-update positive definite); each other transform (the
+image gradient D of TV) gets its own splitting ``z_i = K_i x``. The x-update solves
+``(AᵀA + ρ(I + Σ K_iᵀK_i)) x = Aᵀb + ρ(z_0 - u_0) + ρ Σ K_iᵀ(z_i - u_i)`` with a solver that the
+operator caches per (ρ, transforms): :class:`DenseXUpdate` holds the explicit inverse (one matrix
+product per iteration for the whole batch of frames). Used by the ADMM baselines (L1, TV,
+L1+TV) and the plug-and-play ``ppmpi`` method; numpy or torch arrays alike.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Optional
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 
-from .operator import RealOperator, gradient_operator
-
-Prox = Callable[[np.ndarray], np.ndarray]
-
-
-def soft_threshold_nonneg(v: np.ndarray, t: float, nonneg: bool) -> np.ndarray:
-    """Prox of ``t||z||_1`` (+ indicator z >= 0 if ``nonneg``), elementwise."""
-    if nonneg:
-        return np.maximum(v - t, 0.0)
-    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
-
-
-def group_shrink(v: np.ndarray, t: float, ndim: int) -> np.ndarray:
-    """Prox of ``t Σ_p ||(Dx)_p||_2`` (isotropic TV) for gradients stacked (ndim*P, F)."""
-    g = v.reshape(ndim, -1, v.shape[-1])
-    norm = np.sqrt(np.sum(g * g, axis=0, keepdims=True))
-    factor = np.maximum(1.0 - t / np.maximum(norm, 1e-300), 0.0)
-    return (g * factor).reshape(v.shape)
+from .priors import GRADIENT, IDENTITY, NonNegative, constraint_in, gradient_operator, project_nonneg
 
 
 @dataclass
-class ADMMFactorization:
-    """Per-system-matrix state: the scaled operator, the gradient and ``(AᵀA+ρ(I+[DᵀD]))⁻¹``."""
+class DenseXUpdate:
+    """``(AᵀA + ρ(I + Σ KᵀK))⁻¹`` formed once (Cholesky, P x P) for an operator, ρ and transforms.
 
-    op: RealOperator
+    Attributes:
+        op: the :class:`~mpirecon.operator.SystemOperator`; rho: the penalty.
+        inverse: (P, P) in the operator's dtype and device.
+        transforms: name -> (K, Kᵀ) sparse matrices (scipy on the CPU, torch CSR on a device).
+    """
+
+    op: object
     rho: float
-    gradient: Optional[sp.csr_matrix]
-    inverse: np.ndarray
+    inverse: object
+    transforms: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, op: RealOperator, rho: float, image_shape: Optional[tuple] = None):
-        """Factorise for penalty ``rho`` with an identity splitting and, if ``image_shape`` is
-        given, a gradient (TV) splitting."""
+    def build(cls, op, rho: float, transforms: tuple[str, ...] = ()) -> "DenseXUpdate":
+        from .operator import operator_for
         p = op.num_voxels
-        m = op.normal_matrix().astype(np.float64) + rho * np.eye(p)
-        grad = None
-        if image_shape is not None:
-            grad = gradient_operator(image_shape)
-            m += rho * (grad.T @ grad).toarray()
+        normal = operator_for(op.system_matrix, "float64").normal_matrix()  # factorised in float64
+        m = normal.astype(np.float64) + rho * np.eye(p)
+        mats = {}
+        for name in transforms:
+            if name != GRADIENT:
+                raise ValueError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
+            k = gradient_operator(op.image_shape)
+            m += rho * (k.T @ k).toarray()
+            k = k.astype(op.dtype)
+            mats[name] = (_sparse_backend(op, k), _sparse_backend(op, k.T))
         c, low = sla.cho_factor(m, lower=True, check_finite=False)
         inverse = sla.cho_solve((c, low), np.eye(p), check_finite=False).astype(op.dtype)
-        if grad is not None:
-            grad = grad.astype(op.dtype)
-        return cls(op=op, rho=float(rho), gradient=grad, inverse=inverse)
+        return cls(op=op, rho=float(rho), inverse=op.backend(inverse), transforms=mats)
 
-    def run(self, b: np.ndarray, prox_x: Prox, prox_grad: Optional[Prox], iterations: int) -> np.ndarray:
-        """ADMM iterations on scaled stacked data ``b`` (2R, F); returns z_x (P, F), the
-        iterate that satisfies the constraints of ``prox_x``."""
-        rho = self.rho
-        atb = self.op.A.T @ b  # numpy or torch arrays alike
-        z1 = atb * 0
-        u1 = atb * 0
-        use_grad = prox_grad is not None and self.gradient is not None
-        if use_grad:
-            d = self.gradient
-            z2 = np.zeros((d.shape[0], b.shape[1]), dtype=atb.dtype)
-            u2 = np.zeros_like(z2)
-        for _ in range(iterations):
-            rhs = atb + rho * (z1 - u1)
-            if use_grad:
-                rhs += rho * (d.T @ (z2 - u2))
-            x = self.inverse @ rhs
-            z1 = prox_x(x + u1)
-            u1 += x - z1
-            if use_grad:
-                dx = d @ x
-                z2 = prox_grad(dx + u2)
-                u2 += dx - z2
-        return z1
+    def solve(self, rhs):
+        """x for the right-hand side (P, F)."""
+        return self.inverse @ rhs
+
+
+def _sparse_backend(op, k):
+    if op.on_cpu:
+        return k
+    import torch
+    k = k.tocsr()
+    return torch.sparse_csr_tensor(torch.as_tensor(k.indptr), torch.as_tensor(k.indices),
+                                   torch.as_tensor(k.data), size=k.shape, device=op.device)
+
+
+def _zeros(ref, rows: int):
+    if isinstance(ref, np.ndarray):
+        return np.zeros((rows, ref.shape[1]), dtype=ref.dtype)
+    return ref.new_zeros((rows, ref.shape[1]))
+
+
+def split_terms(terms: Sequence) -> tuple[bool, object, list]:
+    """(non-negativity?, the identity-transform prior or None, the other priors) of a term list."""
+    priors = [t for t in terms if not isinstance(t, NonNegative)]
+    ident = [t for t in priors if t.transform == IDENTITY]
+    if len(ident) > 1:
+        raise ValueError("ADMM takes at most one identity-transform prior (L1 or a denoiser) besides x >= 0")
+    return constraint_in(terms), (ident[0] if ident else None), [t for t in priors if t.transform != IDENTITY]
+
+
+def admm(op, b, terms: Sequence, rho: float, iterations: int):
+    """Run ADMM on scaled stacked data ``b`` (2R, F) with the list of ``terms``.
+
+    Returns z_0 (P, F), the iterate of the identity splitting (it satisfies x >= 0 when the
+    constraint is in the list). The x-update solver comes from ``op.x_update`` (cached).
+    """
+    nonneg, ident, others = split_terms(terms)
+    xu = op.x_update(rho, tuple(t.transform for t in others))
+    rho = xu.rho
+    atb = op.adjoint(b)
+    z1 = atb * 0
+    u1 = atb * 0
+    splits = [(t, *xu.transforms[t.transform]) for t in others]
+    zs = [_zeros(atb, k.shape[0]) for _, k, _ in splits]
+    us = [_zeros(atb, k.shape[0]) for _, k, _ in splits]
+    for _ in range(iterations):
+        rhs = atb + rho * (z1 - u1)
+        for (_, _, kt), z, u in zip(splits, zs, us):
+            rhs += rho * (kt @ (z - u))
+        x = xu.solve(rhs)
+        v = x + u1
+        if ident is not None:
+            z1 = ident.prox(v, rho, nonneg)
+        else:
+            z1 = project_nonneg(v) if nonneg else v
+        u1 += x - z1
+        for i, (term, k, _) in enumerate(splits):
+            kx = k @ x
+            zs[i] = term.prox(kx + us[i], rho)
+            us[i] += kx - zs[i]
+    return z1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from mdf_io import MDFFile, Measurement, SystemMatrix, read_measurement, read_system_matrix
+from mdf_io import Geometry, MDFFile, Measurement, SystemMatrix, read_measurement, read_system_matrix
 
 from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
 
@@ -28,10 +28,12 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     return sm
 
 
-def load_measurement_for(path, system_matrix: SystemMatrix, *, frames=None, average=False,
+def load_measurement_for(path, target, *, frames=None, average=False,
                          subtract_background=True, background=None) -> Measurement:
-    """Read measurement ``path`` with exactly the rows of ``system_matrix`` (same order)."""
+    """Read measurement ``path`` with exactly the rows of ``target`` (a SystemMatrix or an
+    :class:`mdf_io.Geometry`, e.g. a learned method's), in the same order."""
+    geometry = target if isinstance(target, Geometry) else target.geometry
     meas = read_measurement(path, frames=frames, average=average,
                             subtract_background=subtract_background, background=background,
-                            rows=system_matrix.rows)
-    return meas.matched_to(system_matrix)
+                            rows=geometry.rows)
+    return meas.matched_to(geometry)

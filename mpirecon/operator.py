@@ -1,15 +1,23 @@
-"""The system matrix as a linear operator for solvers, scaled to be unit-free.
+"""The system matrix as one linear operator object, scaled to be unit-free, with cached set-up.
 
 Images are real, so ``min ||A x - b||`` with complex A and real x equals the real problem with
 the stacked matrix ``[Re A; Im A]`` (2R x P) and data ``[Re b; Im b]``. The matrix is divided by
 ``a = sqrt(||A||_F^2 / P)`` (so the mean diagonal of AᵀA is 1, as RegularizedLeastSquares.jl
 normalises lambda); regularisation parameters are therefore relative to the matrix and one
 default fits any calibration scale.
+
+:func:`operator_for` returns ONE :class:`SystemOperator` per (system matrix, dtype, device): it
+is kept in the system matrix's ``cache``, so every method bound to the same matrix shares the
+stacked matrix, the normal matrix, the SVD and the ADMM x-update factorisations, each computed
+on first use. Solver-specific per-matrix data go through :meth:`SystemOperator.memo`.
+Arrays are numpy on the CPU; with ``device`` other than ``"cpu"`` the operator holds torch
+tensors (torch is imported only then).
 """
 from __future__ import annotations
 
+from typing import Callable, Hashable
+
 import numpy as np
-import scipy.sparse as sp
 
 from mdf_io import SystemMatrix
 
@@ -18,31 +26,6 @@ def matrix_scale(matrix: np.ndarray) -> float:
     """``sqrt(||A||_F^2 / P)`` of an (R, P) matrix; 1.0 for an all-zero matrix."""
     a = float(np.sqrt(np.sum(np.abs(matrix) ** 2) / matrix.shape[1]))
     return a if a > 0 else 1.0
-
-
-class RealOperator:
-    """Stacked, scaled real form of a system matrix.
-
-    Attributes:
-        A: (2R, P) real array ``[Re A; Im A] / scale`` in the working dtype.
-        scale: the factor ``a`` above.
-    """
-
-    def __init__(self, system_matrix: SystemMatrix, dtype="float64"):
-        m = system_matrix.matrix
-        self.scale = matrix_scale(m)
-        self.dtype = np.dtype(dtype)
-        self.A = (np.concatenate([m.real, m.imag], axis=0) / self.scale).astype(self.dtype)
-        self.num_voxels = m.shape[1]
-
-    def data(self, spectra: np.ndarray) -> np.ndarray:
-        """Complex spectra (F, R) -> scaled stacked real data (2R, F) for the scaled operator."""
-        s = np.asarray(spectra)
-        return (np.concatenate([s.real, s.imag], axis=1).T / self.scale).astype(self.dtype)
-
-    def normal_matrix(self) -> np.ndarray:
-        """AᵀA (P, P) of the scaled operator."""
-        return self.A.T @ self.A
 
 
 def tikhonov_inverse(u: np.ndarray, s: np.ndarray, vt: np.ndarray, lam: float, keep=None) -> np.ndarray:
@@ -55,35 +38,123 @@ def tikhonov_inverse(u: np.ndarray, s: np.ndarray, vt: np.ndarray, lam: float, k
     return (vt.T * filt) @ u.T
 
 
-def frame_scales(op: RealOperator, b: np.ndarray) -> np.ndarray:
-    """Per-frame scale ``max|Aᵀb|`` (F,), used to make non-linear priors scale-equivariant:
-    solving for ``b / s`` and multiplying by ``s`` gives ``x(k b) = k x(b)``. Zero frames get 1."""
-    s = np.max(np.abs(op.A.T @ b), axis=0)
-    return np.where(s > 0, s, 1.0)
+class SystemOperator:
+    """Stacked, scaled real form of a system matrix with lazily cached per-matrix work.
+
+    Attributes:
+        A: (2R, P) ``[Re A; Im A] / scale`` in the working dtype (numpy, or torch on a device).
+        scale: the factor ``a`` of the module docstring (float).
+        dtype: numpy dtype name of the working precision; device: ``"cpu"`` or a torch device.
+        image_shape: shape of one image ((Ny, Nx) or (Nz, Ny, Nx)); num_voxels: P.
+    """
+
+    def __init__(self, system_matrix: SystemMatrix, dtype="float64", device: str = "cpu", backend=None):
+        m = system_matrix.matrix
+        self.system_matrix = system_matrix
+        self.scale = matrix_scale(m)
+        self.dtype = np.dtype(dtype)
+        self.device = str(device)
+        self.backend_name = backend or ("numpy" if self.device == "cpu" else "torch")
+        if self.backend_name not in ("numpy", "torch") or (self.backend_name == "numpy" and self.device != "cpu"):
+            raise ValueError(f"operator backend {self.backend_name!r} on device {self.device!r} is not available")
+        self.image_shape = tuple(system_matrix.image_shape)
+        self.num_voxels = m.shape[1]
+        self._cache: dict = {}
+        self.A = self.backend((np.concatenate([m.real, m.imag], axis=0) / self.scale).astype(self.dtype))
+
+    # -- arrays ---------------------------------------------------------------------------------
+    @property
+    def on_cpu(self) -> bool:
+        """True for the numpy backend (arrays are numpy arrays)."""
+        return self.backend_name == "numpy"
+
+    def backend(self, array: np.ndarray):
+        """A numpy array as this operator's array type (a torch tensor on its device for torch)."""
+        if self.on_cpu:
+            return array
+        import torch
+        return torch.as_tensor(np.ascontiguousarray(array), device=self.device)
+
+    def memo(self, key: Hashable, build: Callable[[], object]):
+        """Per-matrix value under ``key``, built by ``build()`` on first use and then reused."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    # -- the linear map ---------------------------------------------------------------------------
+    def data(self, spectra: np.ndarray):
+        """Complex spectra (F, R) -> scaled stacked real data (2R, F) for the scaled operator."""
+        s = np.asarray(spectra)
+        return self.backend((np.concatenate([s.real, s.imag], axis=1).T / self.scale).astype(self.dtype))
+
+    def forward(self, x):
+        """A x: voxels (P, F) -> stacked data (2R, F)."""
+        return self.A @ x
+
+    def adjoint(self, y):
+        """Aᵀ y: stacked data (2R, F) -> voxels (P, F)."""
+        return self.A.T @ y
+
+    def normal_matrix(self):
+        """AᵀA (P, P), computed once."""
+        return self.memo("normal", lambda: self.A.T @ self.A)
+
+    def frame_scales(self, b):
+        """Per-frame scale ``max|Aᵀb|`` (F,) of stacked data (2R, F), used to make non-linear priors
+        scale-equivariant: solving for ``b / s`` and multiplying by ``s`` gives ``x(k b) = k x(b)``.
+        Zero frames get 1."""
+        if self.on_cpu:
+            s = np.max(np.abs(self.adjoint(b)), axis=0)
+            return np.where(s > 0, s, 1.0)
+        s = self.adjoint(b).abs().amax(dim=0)
+        return s.where(s > 0, s.new_ones(()))
+
+    # -- cached factorisations ------------------------------------------------------------------------
+    def svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thin SVD ``(u (2R, r), s (r,), vt (r, P))`` of the float64 stacked operator, computed once
+        (on the CPU, numpy)."""
+        def build():
+            a = self.A if self.on_cpu and self.dtype == np.float64 else self.host(self.A).astype(np.float64)
+            return np.linalg.svd(a, full_matrices=False)
+        return self.memo("svd", build)
+
+    def tikhonov_inverse(self, lam: float, rcond: float = 0.0) -> np.ndarray:
+        """``(AᵀA + λI)⁻¹Aᵀ`` (P, 2R), float64, from the cached SVD; singular values below
+        ``rcond * s_max`` are dropped."""
+        u, s, vt = self.svd()
+        return tikhonov_inverse(u, s, vt, lam, s > rcond * s[0])
+
+    def x_update(self, rho: float, transforms: tuple[str, ...] = ()):
+        """The ADMM x-update solver for penalty ``rho`` and the non-identity splittings
+        ``transforms`` (e.g. ``("gradient",)``), built once per key (see :mod:`mpirecon.admm`)."""
+        from .admm import DenseXUpdate
+        key = ("x_update", float(rho), tuple(transforms))
+        return self.memo(key, lambda: DenseXUpdate.build(self, float(rho), tuple(transforms)))
+
+    @staticmethod
+    def host(array) -> np.ndarray:
+        """A numpy copy of a numpy array or torch tensor."""
+        if isinstance(array, np.ndarray):
+            return array
+        return array.detach().cpu().numpy()
 
 
-def gradient_operator(image_shape: tuple[int, ...]) -> sp.csr_matrix:
-    """Forward-difference gradient D of an image with ``image_shape`` (x fastest, Neumann
-    boundary): sparse (ndim*P, P), rows grouped by axis (last axis = x first)."""
-    blocks = []
-    dims = list(image_shape)
-    for axis in reversed(range(len(dims))):
-        n = dims[axis]
-        d1 = sp.diags([-np.ones(n), np.ones(n - 1)], [0, 1], shape=(n, n), format="lil")
-        d1[n - 1, n - 1] = 0.0
-        mats = [sp.identity(k, format="csr") for k in dims]
-        mats[axis] = d1.tocsr()
-        op = mats[0]
-        for m in mats[1:]:
-            op = sp.kron(op, m, format="csr")
-        blocks.append(op)
-    return sp.vstack(blocks, format="csr")
+#: kept for code written against round 1 (the stacked operator used to be called RealOperator)
+RealOperator = SystemOperator
 
 
-def total_variation(images: np.ndarray) -> np.ndarray:
-    """Isotropic total variation of each image in a batch (F, *image_shape*) -> (F,)."""
-    imgs = np.asarray(images, dtype=np.float64)
-    shape = imgs.shape[1:]
-    d = gradient_operator(shape)
-    g = (d @ imgs.reshape(imgs.shape[0], -1).T).reshape(len(shape), -1, imgs.shape[0])
-    return np.sqrt((g ** 2).sum(axis=0)).sum(axis=0)
+def operator_for(system_matrix: SystemMatrix, dtype="float64", device: str = "cpu", backend=None) -> SystemOperator:
+    """The one :class:`SystemOperator` of ``system_matrix`` for (dtype, device, backend), cached in
+    ``system_matrix.cache`` so every method bound to that matrix shares its set-up. ``backend``:
+    "numpy" (default on the CPU) or "torch" (default elsewhere; on the CPU for torch methods)."""
+    backend = backend or ("numpy" if str(device) == "cpu" else "torch")
+    key = ("mpirecon.operator", np.dtype(dtype).name, str(device), backend)
+    op = system_matrix.cache.get(key)
+    if op is None:
+        op = system_matrix.cache[key] = SystemOperator(system_matrix, dtype, device, backend)
+    return op
+
+
+def frame_scales(op: SystemOperator, b) -> np.ndarray:
+    """``op.frame_scales(b)`` (kept as a function for existing callers)."""
+    return op.frame_scales(b)

@@ -2,13 +2,25 @@
 
 A reconstructor is built with validated parameters (a pydantic ``Config``), bound once to a
 :class:`~mdf_io.SystemMatrix` (after frequency selection; the expensive per-matrix set-up
-such as an SVD or a factorisation happens here) and then called on one frame or many::
+such as an SVD or a factorisation happens here, cached in the shared operator) and then called
+on one frame or many::
 
     recon = load_reconstructor("admm_l1tv", system_matrix=sm, iterations=200)
     result = recon.reconstruct(measurement)      # result.images: (frames, Ny, Nx)
+
+There is ONE reconstruct path. A plugin adds behaviour through hooks and never overrides
+``__init__``, ``bind`` or ``reconstruct``:
+
+* :meth:`Reconstructor._load_weights` — read a weights file (always called, also with None);
+* :meth:`Reconstructor._weights_geometry` — the geometry a learned method carries, so it can
+  reconstruct without a system matrix;
+* :meth:`Reconstructor._select_rows` — adapt the bound system matrix (e.g. keep the trained rows);
+* :meth:`Reconstructor._setup` — per-matrix work; :meth:`Reconstructor._solve` — per batch;
+* :meth:`Reconstructor.train` — for trainable methods, reached by ``mpirecon train --method``.
 """
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -17,7 +29,9 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mdf_io import Measurement, Reconstruction, SystemMatrix
+from mdf_io import Geometry, Measurement, Reconstruction, SystemMatrix
+
+from .noise import NoiseEstimate, estimate_noise
 
 
 class ReconstructorError(ValueError):
@@ -29,18 +43,24 @@ class ReconstructorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    device: str = Field("cpu", description="'cpu' or 'cuda' (methods with a torch path)")
+    device: str = Field("cpu", description="'cpu' or 'cuda'/'cuda:N' (methods with a torch path)")
     dtype: str = Field("float64", pattern="^(float32|float64)$", description="working precision")
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a method needs and supports, as data (the CLI explains instead of crashing)."""
+    """What a method needs and supports, as data (the CLI explains instead of crashing).
+
+    needs_system_matrix: False when trained weights carry the geometry (``--sm`` optional).
+    needs_weights: a weights file is required. supports_batches: many frames per call.
+    supports_gpu: ``device='cuda'`` is accepted. trainable: :meth:`Reconstructor.train` exists.
+    """
 
     needs_system_matrix: bool = True
     needs_weights: bool = False
     supports_batches: bool = True
     supports_gpu: bool = False
+    trainable: bool = False
 
 
 @dataclass
@@ -49,6 +69,7 @@ class ReconstructionResult:
 
     images: real array (frames, *image_shape*) — (F, Ny, Nx) for 2D grids.
     seconds: wall time of the solve (set-up excluded).
+    noise: the noise estimate the solve saw, if any.
     """
 
     images: np.ndarray
@@ -60,13 +81,30 @@ class ReconstructionResult:
     center: np.ndarray
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    noise: Optional[NoiseEstimate] = None
 
     def to_reconstruction(self, header=None) -> Reconstruction:
         """As an :class:`mdf_io.Reconstruction` ready for :func:`mdf_io.write_reconstruction`."""
         params = dict(self.parameters, selection=self.selection)
+        if self.noise is not None:
+            params["noise"] = self.noise.summary()
         kwargs = {} if header is None else {"header": header}
         return Reconstruction(images=self.images, grid=tuple(self.grid), fov=self.fov,
                               center=self.center, method=self.method, parameters=params, **kwargs)
+
+
+def check_device(name: str, device: str, supports_gpu: bool) -> None:
+    """Raise :class:`ReconstructorError` unless ``device`` is 'cpu' or an available CUDA device
+    of a method that supports one."""
+    if device == "cpu":
+        return
+    if not (device == "cuda" or device.startswith("cuda:")):
+        raise ReconstructorError(f"{name}: parameter 'device': expected 'cpu', 'cuda' or 'cuda:N', found {device!r}")
+    if not supports_gpu:
+        raise ReconstructorError(f"{name}: parameter 'device': this method runs on the CPU only, found {device!r}")
+    import torch
+    if not torch.cuda.is_available():
+        raise ReconstructorError(f"{name}: parameter 'device': {device!r} requested but no CUDA device is available")
 
 
 class Reconstructor(ABC):
@@ -74,6 +112,8 @@ class Reconstructor(ABC):
 
     Subclasses set ``name``, ``description``, ``Config``, ``capabilities`` and implement
     :meth:`_setup` (once per system matrix) and :meth:`_solve` (per batch of frames).
+    During :meth:`_solve`, ``self.noise`` holds the frames' :class:`~mpirecon.noise.NoiseEstimate`
+    (or None) and ``self.operator`` the shared :class:`~mpirecon.operator.SystemOperator`.
     """
 
     name: ClassVar[str] = "base"
@@ -82,24 +122,41 @@ class Reconstructor(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, system_matrix: Optional[SystemMatrix] = None, *, weights=None, **params: Any):
-        try:
-            self.config = self.Config(**params)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            allowed = ", ".join(self.Config.model_fields)
-            raise ReconstructorError(f"{self.name}: invalid parameters ({problems}); "
-                                     f"allowed: {allowed}") from None
+        self.config = self._validated(params)
+        check_device(self.name, self.config.device, self.capabilities.supports_gpu)
         self.system_matrix: Optional[SystemMatrix] = None
+        self.geometry: Optional[Geometry] = None
+        self.noise: Optional[NoiseEstimate] = None
         self.weights = weights
-        if self.capabilities.needs_weights or weights is not None:
-            self._load_weights(weights)
+        if weights is None and self.capabilities.needs_weights:
+            raise ReconstructorError(f"{self.name}: needs weights=... (see `mpirecon methods`)")
+        self._load_weights(weights)
+        self.geometry = self._weights_geometry()
         if system_matrix is not None:
             self.bind(system_matrix)
 
+    @classmethod
+    def _validated(cls, params: dict) -> ReconstructorConfig:
+        try:
+            return cls.Config(**params)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            allowed = ", ".join(cls.Config.model_fields)
+            raise ReconstructorError(f"{cls.name}: invalid parameters ({problems}); allowed: {allowed}") from None
+
     # -- hooks ------------------------------------------------------------------------------
     def _load_weights(self, weights) -> None:
+        """Read ``weights`` (called once, also with None). Default: the method takes none."""
         if weights is not None:
             raise ReconstructorError(f"{self.name} takes no weights")
+
+    def _weights_geometry(self) -> Optional[Geometry]:
+        """The geometry carried by the loaded weights (None: a system matrix is needed)."""
+        return None
+
+    def _select_rows(self, system_matrix: SystemMatrix) -> SystemMatrix:
+        """The system matrix this method works with (default: as given)."""
+        return system_matrix
 
     @abstractmethod
     def _setup(self, system_matrix: SystemMatrix) -> None:
@@ -109,52 +166,89 @@ class Reconstructor(ABC):
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         """Reconstruct complex spectra (F, R) into real voxel vectors (F, P), x fastest."""
 
+    @classmethod
+    def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,
+              progress: bool = True) -> dict:
+        """Train weights for ``system_matrix`` into ``output`` (trainable methods only).
+
+        ``settings`` are recipe fields as text or values (the plugin validates them); ``resume``
+        a checkpoint to continue from. Returns a JSON-ready summary (weights path, best
+        epoch/validation figures, minutes)."""
+        raise ReconstructorError(f"{cls.name} is not trainable")
+
     # -- public -------------------------------------------------------------------------------
     def bind(self, system_matrix: SystemMatrix) -> "Reconstructor":
         """Attach the (frequency-selected) system matrix and run the set-up. Returns self."""
         if not isinstance(system_matrix, SystemMatrix):
             raise ReconstructorError(f"{self.name}: bind() needs an mdf_io.SystemMatrix, got "
                                      f"{type(system_matrix).__name__}")
-        self.system_matrix = system_matrix
-        self._setup(system_matrix)
+        selected = self._select_rows(system_matrix)
+        self.system_matrix = selected
+        self.geometry = selected.geometry
+        self._setup(selected)
         return self
+
+    @property
+    def operator(self):
+        """The shared :class:`~mpirecon.operator.SystemOperator` of the bound matrix for this
+        method's dtype and device (built on first use, cached with the matrix)."""
+        from .operator import operator_for
+        if self.system_matrix is None:
+            raise ReconstructorError(f"{self.name}: no system matrix bound")
+        return operator_for(self.system_matrix, self.config.dtype, self.config.device)
+
+    def with_params(self, **changes: Any) -> "Reconstructor":
+        """A copy with some parameters changed, sharing weights, system matrix and operator
+        (only the per-parameter part of the set-up runs again)."""
+        merged = dict(self.parameters, **changes)
+        if any(k in changes and changes[k] != self.parameters[k] for k in ("device", "dtype")):
+            return type(self)(self.system_matrix, weights=self.weights, **merged)
+        clone = copy.copy(self)
+        clone.config = self._validated(merged)
+        if clone.system_matrix is not None:
+            clone._setup(clone.system_matrix)
+        return clone
 
     @property
     def parameters(self) -> dict:
         """The validated parameters as a plain dict."""
         return self.config.model_dump()
 
-    def reconstruct(self, measurement) -> ReconstructionResult:
+    def reconstruct(self, measurement, *, noise=None) -> ReconstructionResult:
         """Reconstruct one frame or a batch.
 
         Args:
-            measurement: a :class:`mdf_io.Measurement` (its rows are matched to the system
-                matrix's), or complex spectra (R,) or (F, R) already in system-matrix row order.
+            measurement: a :class:`mdf_io.Measurement` (its rows are matched to the geometry's),
+                or complex spectra (R,) or (F, R) already in the geometry's row order.
+            noise: the noise level if known: a NoiseEstimate, σ or (R,) σ; else it is estimated
+                from the measurement's background frames or the calibration SNR.
         Returns:
             :class:`ReconstructionResult` with images (F, *image_shape*).
         """
-        sm = self.system_matrix
-        if sm is None:
+        geo = self.geometry
+        if geo is None or (self.capabilities.needs_system_matrix and self.system_matrix is None):
             raise ReconstructorError(f"{self.name}: no system matrix bound; call bind(sm) or pass "
                                      "system_matrix= to load_reconstructor")
         if isinstance(measurement, Measurement):
-            spectra = measurement.matched_to(sm).data
+            measurement = measurement.matched_to(geo)
+            spectra = measurement.data
         else:
             spectra = np.asarray(measurement)
             if spectra.ndim == 1:
                 spectra = spectra[None]
-            if spectra.ndim != 2 or spectra.shape[1] != sm.num_rows:
-                raise ReconstructorError(f"{self.name}: spectra must be (frames, {sm.num_rows}) to match "
+            if spectra.ndim != 2 or spectra.shape[1] != geo.num_rows:
+                raise ReconstructorError(f"{self.name}: spectra must be (frames, {geo.num_rows}) to match "
                                          f"the system matrix rows, got shape {spectra.shape}")
         if not np.all(np.isfinite(spectra)):
             raise ReconstructorError(f"{self.name}: measurement contains NaN or Inf")
+        self.noise = estimate_noise(measurement, self.system_matrix, noise, geo.num_rows)
         t0 = time.perf_counter()
         voxels = self._solve(spectra)
         seconds = time.perf_counter() - t0
-        images = np.asarray(voxels, dtype=np.float64).reshape((spectra.shape[0],) + sm.image_shape)
+        images = np.asarray(voxels, dtype=np.float64).reshape((spectra.shape[0],) + geo.image_shape)
         return ReconstructionResult(images=images, method=self.name, parameters=self.parameters,
-                                    selection=dict(sm.selection), grid=sm.grid, fov=sm.fov,
-                                    center=sm.center, seconds=seconds)
+                                    selection=dict(geo.selection), grid=geo.grid, fov=np.asarray(geo.fov),
+                                    center=np.asarray(geo.center), seconds=seconds, noise=self.noise)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

@@ -4,22 +4,20 @@
     z  = max(D(x + u), 0)                    learned denoiser as proximal step, non-negativity
     u += x - z
 
-The factorisation is :class:`mpirecon.admm.ADMMFactorization` (the same one the ADMM
-baselines use), computed once per system matrix; iterations run in torch, batched over frames,
-on the CPU or a GPU.
+The prior list is ``[Denoiser, NonNegative]`` for :func:`mpirecon.admm.admm`, the engine the ADMM
+baselines use; the x-update factorisation is cached in the shared operator (torch backend, on
+the CPU or a GPU); iterations are batched over frames.
 """
 from __future__ import annotations
-
-from types import SimpleNamespace
-from typing import Optional
 
 import numpy as np
 import torch
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.admm import ADMMFactorization
-from mpirecon.operator import RealOperator, frame_scales
+from mpirecon.admm import admm
+from mpirecon.operator import operator_for
+from mpirecon.priors import Denoiser, NonNegative
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .denoiser import denoise, load_denoiser
@@ -29,7 +27,7 @@ from .weights import WeightsError
 class PPMPIConfig(ReconstructorConfig):
     rho: float = Field(0.1, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
     iterations: int = Field(30, ge=1, le=10000)
-    nonneg: bool = Field(True)
+    nonneg: bool = Field(True, description="non-negativity constraint, enforced in every iteration")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
 
 
@@ -50,34 +48,23 @@ class PPMPIReconstructor(Reconstructor):
         self.tdtype = getattr(torch, self.config.dtype)
         self.denoiser.net.to(self.device, self.tdtype)
 
-    def __init__(self, system_matrix: Optional[SystemMatrix] = None, *, weights=None, **params):
-        super().__init__(None, weights=weights, **params)
-        if weights is None:
-            self._load_weights(None)
-        if system_matrix is not None:
-            self.bind(system_matrix)
-
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = RealOperator(system_matrix, "float64")
-        fact = ADMMFactorization.build(self.op, self.config.rho, None)
-        t = lambda a: torch.as_tensor(a, device=self.device, dtype=self.tdtype)  # noqa: E731
-        self.factorization = ADMMFactorization(op=SimpleNamespace(A=t(fact.op.A)), rho=fact.rho, gradient=None,
-                                               inverse=t(fact.inverse))
+        self.host = operator_for(system_matrix, "float64")  # data and per-frame scales in float64
+        self.op = operator_for(system_matrix, self.config.dtype, self.config.device, backend="torch")
+        self.op.x_update(self.config.rho)
         self.image_shape = system_matrix.image_shape
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
-        b = self.op.data(spectra)
-        s = frame_scales(self.op, b)
-        bt = torch.as_tensor(b / s, device=self.device, dtype=self.tdtype)
+        b = self.host.data(spectra)
+        s = self.host.frame_scales(b)
         shape = self.image_shape
-        nonneg = self.config.nonneg
 
-        def prox(v: torch.Tensor) -> torch.Tensor:
+        def denoise_columns(v: torch.Tensor) -> torch.Tensor:
             img = v.T.reshape((-1,) + tuple(shape))
-            out = denoise(self.denoiser, img).reshape(img.shape[0], -1).T
-            return out.clamp_min(0) if nonneg else out
+            return denoise(self.denoiser, img).reshape(img.shape[0], -1).T
 
+        terms = [Denoiser(denoise_columns)] + ([NonNegative()] if self.config.nonneg else [])
+        bt = torch.as_tensor(b / s, device=self.device, dtype=self.tdtype)
         with torch.inference_mode():
-            z = self.factorization.run(bt, prox, None, self.config.iterations)
+            z = admm(self.op, bt, terms, self.config.rho, self.config.iterations)
         return (z.cpu().numpy().astype(np.float64) * s).T
-

@@ -1,12 +1,14 @@
 """The ``dernet`` reconstructor plugin: a trained DERnet behind the common interface."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 from pydantic import Field
 
-from mdf_io import Measurement, RowIndex, SystemMatrix
-from mpirecon.reconstructor import Capabilities, ReconstructionResult, Reconstructor, ReconstructorConfig, ReconstructorError
+from mdf_io import Geometry, SystemMatrix
+from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
 from .weights import WeightsError, load_weights
@@ -19,23 +21,30 @@ class DERnetConfig(ReconstructorConfig):
     dtype: str = Field("float32", pattern="^(float32|float64)$")
 
 
+def geometry_of_weights(meta: dict, path) -> Geometry:
+    """The :class:`~mdf_io.Geometry` recorded in DERnet weights metadata."""
+    return Geometry.from_dict({"rows": meta["rows"], "grid": meta["grid"], "fov": meta["fov"],
+                               "center": meta["center"], "bandwidth": meta["bandwidth"],
+                               "num_sampling_points": meta["num_sampling_points"],
+                               "selection": meta.get("selection") or {},
+                               "source": meta.get("system_matrix_source")})
+
+
 class DERnetReconstructor(Reconstructor):
     """DERnet (Peng et al. 2024): end-to-end CNN from selected spectra to the image.
 
     ``load_reconstructor("dernet", weights="w.pt")`` needs nothing else: the weights carry the
-    grid, the selected rows and a fingerprint of the system matrix. Binding a system matrix
-    is optional; if given, its rows are reduced to the trained selection and its fingerprint
-    must match, otherwise a clear error is raised instead of a garbage image.
+    geometry (grid, selected rows, receiver) and a fingerprint of the system matrix. Binding a
+    system matrix is optional; if given, its rows are reduced to the trained selection and its
+    fingerprint must match, otherwise a clear error is raised instead of a garbage image.
     """
 
     name = "dernet"
     description = "DERnet end-to-end CNN (Peng et al. 2024); needs --weights from `mpirecon train`"
     Config = DERnetConfig
-    capabilities = Capabilities(needs_system_matrix=False, needs_weights=True, supports_gpu=True)
+    capabilities = Capabilities(needs_system_matrix=False, needs_weights=True, supports_gpu=True, trainable=True)
 
     def _load_weights(self, weights) -> None:
-        if weights is None:
-            raise ReconstructorError("dernet needs weights=... (a file written by `mpirecon train`)")
         try:
             state, meta = load_weights(weights, KIND)
             hp = meta["hyperparameters"]
@@ -44,36 +53,35 @@ class DERnetReconstructor(Reconstructor):
                                         rho1=hp["rho1"], pooling_stages=hp["pooling_stages"])
             net = DERnet(self.hp)
             net.load_state_dict(state, strict=True)
+            self.kappa = float(meta["kappa"])
+            self._geometry = geometry_of_weights(meta, weights)
         except WeightsError as exc:
             raise ReconstructorError(str(exc)) from None
-        except (KeyError, TypeError, RuntimeError) as exc:
-            raise ReconstructorError(f"{weights}: DERnet weights are inconsistent: {exc}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ReconstructorError(f"{weights}: DERnet weights are inconsistent: "
+                                     f"{exc.__class__.__name__}: {exc}".splitlines()[0]) from None
         self.meta = meta
-        self.kappa = float(meta["kappa"])
-        r = meta["rows"]
-        self.rows = RowIndex(np.asarray(r["period"]), np.asarray(r["channel"]), np.asarray(r["frequency_index"]))
         self.device = torch.device(self.config.device)
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
 
-    @property
-    def selection(self) -> dict:
-        """The frequency selection the network was trained with."""
-        return dict(self.meta.get("selection") or {})
+    def _weights_geometry(self) -> Optional[Geometry]:
+        return self._geometry
 
-    def _setup(self, system_matrix: SystemMatrix) -> None:
-        pos = system_matrix.rows.positions_of(self.rows, path=system_matrix.source,
+    def _select_rows(self, system_matrix: SystemMatrix) -> SystemMatrix:
+        """The trained rows of ``system_matrix``; its fingerprint must be the trained one."""
+        trained = self._geometry
+        pos = system_matrix.rows.positions_of(trained.rows, path=system_matrix.source,
                                               field="system matrix rows (trained selection)")
-        selected = system_matrix.take_rows(pos, selection=self.selection)
+        selected = system_matrix.take_rows(pos, selection=trained.selection)
         if selected.fingerprint() != self.meta["system_matrix_fingerprint"]:
             raise ReconstructorError(
                 f"dernet: weights {self.weights} were trained for system matrix "
                 f"{self.meta.get('system_matrix_source')} (fingerprint {self.meta['system_matrix_fingerprint'][:12]}), "
                 f"not for {system_matrix.source} ({selected.fingerprint()[:12]}); retrain with `mpirecon train`")
-        self.system_matrix = selected
+        return selected
 
-    def bind(self, system_matrix: SystemMatrix) -> "DERnetReconstructor":
-        self._setup(system_matrix)
-        return self
+    def _setup(self, system_matrix: SystemMatrix) -> None:
+        """Nothing per matrix: the network is the whole reconstruction."""
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         out = []
@@ -85,31 +93,12 @@ class DERnetReconstructor(Reconstructor):
                 out.append(predict(self.net, b, self.kappa).float().cpu().numpy())
         return np.concatenate(out).reshape(spectra.shape[0], -1)
 
-    def reconstruct(self, measurement) -> ReconstructionResult:
-        """Like :meth:`Reconstructor.reconstruct`; without a bound system matrix the rows and
-        grid come from the weights."""
-        if self.system_matrix is not None:
-            return super().reconstruct(measurement)
-        meta = self.meta
-        if isinstance(measurement, Measurement):
-            if measurement.num_sampling_points != meta["num_sampling_points"] or not np.isclose(
-                    measurement.bandwidth, meta["bandwidth"]):
-                raise ReconstructorError(f"{measurement.source}: sampling/bandwidth differ from the "
-                                         f"system matrix the weights were trained for")
-            pos = measurement.rows.positions_of(self.rows, path=measurement.source, field="/measurement/data")
-            spectra = measurement.data[:, pos]
-        else:
-            spectra = np.atleast_2d(np.asarray(measurement))
-            if spectra.shape[1] != len(self.rows):
-                raise ReconstructorError(f"dernet: spectra must be (frames, {len(self.rows)}), got {spectra.shape}")
-        if not np.all(np.isfinite(spectra)):
-            raise ReconstructorError(f"{self.name}: measurement contains NaN or Inf")
-        import time
-        t0 = time.perf_counter()
-        vox = self._solve(spectra)
-        seconds = time.perf_counter() - t0
-        shape = tuple(meta["image_shape"])
-        return ReconstructionResult(images=vox.reshape((spectra.shape[0],) + shape).astype(np.float64),
-                                    method=self.name, parameters=self.parameters, selection=self.selection,
-                                    grid=tuple(meta["grid"]), fov=np.asarray(meta["fov"]),
-                                    center=np.asarray(meta["center"]), seconds=seconds)
+    @classmethod
+    def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,
+              progress: bool = True) -> dict:
+        """Train DERnet with the documented recipe (``settings`` override TrainConfig fields)."""
+        from .training import TrainConfig, train_dernet
+        cfg = TrainConfig(**settings)
+        res = train_dernet(system_matrix, output, cfg, resume=resume, progress=progress)
+        return {"weights": str(res.path), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
+                "best_val_psnr": res.best_val_psnr, "minutes": res.seconds / 60}

@@ -66,6 +66,7 @@ def cmd_run(args) -> int:
     from mpirecon.figures import image_png
     from mpirecon.loading import load_measurement_for, load_system_matrix
     from mpirecon.registry import get_reconstructor_class
+    from mpirecon.selection import DEFAULT_SNR_THRESHOLD
 
     _refuse_input_as_output(args.output, args.measurement, args.sm, args.background, args.weights)
     if args.png:
@@ -76,15 +77,26 @@ def cmd_run(args) -> int:
     if args.device:
         params["device"] = args.device
     recon = cls(None, weights=args.weights, **params)
-    threshold = args.snr_threshold
-    if threshold is None:
-        threshold = getattr(recon, "selection", {}).get("snr_threshold", 1.5) if cls.capabilities.needs_weights else 1.5
-    print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
-    sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
-                            max_frequency=args.max_freq, receive_channels=args.channels)
-    print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
-    recon.bind(sm)
-    meas = load_measurement_for(args.measurement, recon.system_matrix, frames=args.frames, average=args.average,
+    if args.sm is None:
+        if cls.capabilities.needs_system_matrix or recon.geometry is None:
+            raise ValueError(f"--sm: method '{args.method}' needs the system matrix (calibration file)")
+        print(f"using the geometry stored in {args.weights} ({recon.geometry.num_rows} rows, "
+              f"grid {recon.geometry.grid})", file=sys.stderr)
+        target = recon.geometry
+        fov = np.asarray(recon.geometry.fov)
+    else:
+        threshold = args.snr_threshold
+        if threshold is None:
+            trained = recon.geometry.selection if recon.geometry is not None else {}
+            threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
+        print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
+        sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
+                                max_frequency=args.max_freq, receive_channels=args.channels)
+        print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
+        recon.bind(sm)
+        target = recon.system_matrix
+        fov = sm.fov
+    meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
                                 subtract_background=not args.no_background_correction, background=args.background)
     print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
     result = recon.reconstruct(meas)
@@ -96,7 +108,7 @@ def cmd_run(args) -> int:
     write_reconstruction(args.output, rec, overwrite=args.overwrite)
     print(f"wrote {args.output} ({result.images.shape[0]} frame(s), {1e3 * result.seconds / result.images.shape[0]:.2f} ms/frame)")
     if args.png:
-        image_png(args.png, result.images[0], title=f"{args.method}", fov=sm.fov)
+        image_png(args.png, result.images[0], title=f"{args.method}", fov=fov)
         print(f"wrote {args.png}")
     return 0
 

@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="reconstruct a measurement with a system matrix")
     p.add_argument("measurement", help="MDF measurement file")
-    p.add_argument("--sm", required=True, help="MDF calibration (system-matrix) file")
+    p.add_argument("--sm", default=None, help="MDF calibration (system-matrix) file (optional for methods whose "
+                   "weights carry the geometry, e.g. dernet)")
     p.add_argument("--method", required=True, help="reconstructor name (see `mpirecon methods`)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
     p.add_argument("--weights", default=None, help="weights file for learned methods")
