@@ -27,7 +27,7 @@ class DenseXUpdate:
     Attributes:
         op: the :class:`~mpirecon.operator.SystemOperator`; rho: the penalty.
         inverse: (P, P) in the operator's dtype and device.
-        transforms: name -> (K, Kᵀ) sparse matrices (scipy on the CPU, torch CSR on a device).
+        transforms: name -> (K, Kᵀ) sparse matrices (scipy for numpy, torch COO for torch).
     """
 
     op: object
@@ -62,9 +62,10 @@ def _sparse_backend(op, k):
     if op.on_cpu:
         return k
     import torch
-    k = k.tocsr()
-    return torch.sparse_csr_tensor(torch.as_tensor(k.indptr), torch.as_tensor(k.indices),
-                                   torch.as_tensor(k.data), size=k.shape, device=op.device)
+    k = k.tocoo()
+    index = torch.as_tensor(np.stack([k.row, k.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(index, torch.as_tensor(k.data), size=k.shape, device=op.device,
+                                   check_invariants=True).coalesce()
 
 
 def _zeros(ref, rows: int):
