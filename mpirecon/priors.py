@@ -9,6 +9,7 @@ Every solver reads the same objects, so a term means the same thing everywhere:
 * :class:`L1` — ``w ||x||_1`` on the identity transform.
 * :class:`TotalVariation` — isotropic ``w Σ_p ||(D x)_p||_2`` on the gradient transform.
 * :class:`Denoiser` — a plug-and-play prior: any image-to-image map used as the proximal step.
+* :class:`Proximity` — ``w/2 ||x - x_0||²``, a quadratic pull towards a reference image.
 
 Proximal maps take ``(v, rho, nonneg)``: the prox of ``g/ρ`` at v, and whether the
 non-negativity constraint shares this splitting (only for identity-transform terms).
@@ -85,6 +86,20 @@ class TotalVariation:
 
     def prox(self, v, rho: float, nonneg: bool = False):
         return group_shrink(v, self.weight / rho, self.ndim)
+
+
+@dataclass(frozen=True, eq=False)
+class Proximity:
+    """``weight/2 * ||x - anchor||²`` (anchor (P, F), one column per frame): pulls towards a
+    reference image, e.g. a network's output in data-consistent refinement."""
+
+    anchor: object
+    weight: float
+    transform: str = IDENTITY
+
+    def prox(self, v, rho: float, nonneg: bool):
+        out = (rho * v + self.weight * self.anchor) / (rho + self.weight)
+        return project_nonneg(out) if nonneg else out
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import torch
 from pydantic import Field
 
 from mdf_io import Geometry, SystemMatrix
+from mpirecon.operator import operator_for
+from mpirecon.refine import refine
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
@@ -19,6 +21,11 @@ KIND = "dernet"
 class DERnetConfig(ReconstructorConfig):
     batch_size: int = Field(1024, ge=1, description="frames per forward pass")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
+    refine: bool = Field(False, description="data-consistent refinement of the network image "
+                                            "(needs the system matrix; see mpirecon.refine)")
+    refine_mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P)")
+    refine_iterations: int = Field(20, ge=0, le=10000, description="ADMM iterations of the refinement")
+    refine_tv: float = Field(0.0, ge=0, description="weight of an optional TV term in the refinement")
 
 
 def geometry_of_weights(meta: dict, path) -> Geometry:
@@ -84,6 +91,17 @@ class DERnetReconstructor(Reconstructor):
         """Nothing per matrix: the network is the whole reconstruction."""
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
+        images = self._network(spectra)
+        cfg = self.config
+        if not cfg.refine:
+            return images
+        if self.system_matrix is None:
+            raise ReconstructorError("dernet: refine=true needs the system matrix (--sm / bind(sm))")
+        op = operator_for(self.system_matrix, "float64")
+        return refine(op, spectra, images, mu=cfg.refine_mu, iterations=cfg.refine_iterations, tv=cfg.refine_tv)
+
+    def _network(self, spectra: np.ndarray) -> np.ndarray:
+        """The network's images (F, P) of spectra (F, R), in batches of ``batch_size``."""
         out = []
         dtype = torch.complex64 if self.config.dtype == "float32" else torch.complex128
         with torch.inference_mode():

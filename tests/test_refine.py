@@ -1,0 +1,59 @@
+"""Data-consistent refinement (mpirecon.refine) and DERnet's refine option."""
+import numpy as np
+import pytest
+
+from mpirecon import ReconstructorError, load_reconstructor
+from mpirecon.operator import operator_for
+from mpirecon.refine import objective, refine
+
+
+@pytest.fixture(scope="module")
+def case(small_sm):
+    rng = np.random.default_rng(7)
+    truth = rng.random((3, small_sm.num_voxels))
+    b = truth @ small_sm.matrix.T
+    b = b + 0.05 * np.abs(b).mean() * (rng.normal(size=b.shape) + 1j * rng.normal(size=b.shape))
+    x0 = np.clip(truth + 0.3 * rng.normal(size=truth.shape), 0, None)  # an imperfect "network" image
+    return operator_for(small_sm), b, x0
+
+
+def _residual(op, b, x):
+    return np.sum((op.forward(x.T) - op.data(b)) ** 2, axis=0)
+
+
+def test_refinement_does_not_increase_its_objective(case):
+    op, b, x0 = case
+    for iters in (1, 5, 50):
+        x = refine(op, b, x0, mu=0.1, iterations=iters)
+        assert np.all(objective(op, b, x, x0, 0.1) <= objective(op, b, x0, x0, 0.1) * (1 + 1e-12))
+        assert x.min() >= 0
+
+
+def test_converged_refinement_fits_the_data_at_least_as_well(case):
+    op, b, x0 = case
+    x = refine(op, b, x0, mu=0.05, iterations=3000)
+    assert np.all(_residual(op, b, x) <= _residual(op, b, x0))
+    assert np.all(_residual(op, b, x) < 0.5 * _residual(op, b, x0))
+
+
+def test_infinite_pull_returns_the_start(case):
+    op, b, x0 = case
+    np.testing.assert_allclose(refine(op, b, x0, mu=1e12, iterations=50), x0, atol=1e-8 * x0.max())
+    np.testing.assert_array_equal(refine(op, b, x0, mu=np.inf, iterations=50), x0)
+
+
+def test_dernet_refine_option(small_sm, tmp_path):
+    from mpirecon_dernet.training import TrainConfig, train_dernet
+    path = tmp_path / "d.pt"
+    train_dernet(small_sm, path, TrainConfig(samples=128, val_samples=32, epochs=1, batch_size=64, c5=16,
+                                             max_minutes=None), progress=False)
+    b = np.random.default_rng(0).random((2, small_sm.num_voxels)) @ small_sm.matrix.T
+    plain = load_reconstructor("dernet", small_sm, weights=path).reconstruct(b).images
+    far = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e12).reconstruct(b).images
+    np.testing.assert_allclose(far, plain, atol=1e-5 * plain.max())
+    near = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e-3,
+                              refine_iterations=200).reconstruct(b).images
+    op = operator_for(small_sm)
+    assert np.all(_residual(op, b, near.reshape(2, -1)) < _residual(op, b, plain.reshape(2, -1)))
+    with pytest.raises(ReconstructorError, match="needs the system matrix"):
+        load_reconstructor("dernet", weights=path, refine=True).reconstruct(b)
