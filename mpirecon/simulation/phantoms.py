@@ -14,6 +14,9 @@ non-negative values, maximum about 1 (relative concentration). Families:
 * ``dot_pairs``     — two dots at a random distance (resolution).
 * ``concentration`` — dots of different concentrations.
 * ``blobs``         — smooth sums of Gaussians.
+* ``composite``     — the broad prior: random compositions of spots, ellipses, annuli, strokes,
+                      arcs, smooth fields, piecewise-constant regions and textures, with random
+                      dynamic range, backgrounds and blur (:mod:`.composite`).
 
 Evaluation-only families (not in the default training prior, used for the realistic bench
 protocol): ``polygons`` (random triangles, rectangles and crosses, like OpenMPI's shape
@@ -29,6 +32,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
+
+from .composite import composite
 
 Generator = Callable[[np.random.Generator, int, tuple], np.ndarray]
 
@@ -253,7 +258,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 FAMILIES: dict[str, Generator] = {
     "digits": digits, "ellipses": ellipses, "rings": rings, "lines": lines, "vessels": vessels,
     "dot_arrays": dot_arrays, "dot_pairs": dot_pairs, "concentration": concentration, "blobs": blobs,
-    "polygons": polygons, "spirals": spirals,
+    "composite": composite, "polygons": polygons, "spirals": spirals,
 }
 
 #: the default training prior: digits plus every procedural family above except the hold-outs
