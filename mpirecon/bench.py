@@ -130,17 +130,23 @@ def _grid(name: str) -> list[dict]:
 
 
 def _data(protocol, cfg, sim, sm_sel, snr, n, seed):
+    """Test or validation split: signals (n, R), images (n, Ny, Nx), phantom family of each (n,)."""
     rng = np.random.default_rng(seed)
     shape = sm_sel.image_shape
     if protocol in ("paper", "holdout"):
         families = cfg.training_families if protocol == "paper" else cfg.holdout_families
         recipe = SignalRecipe(n, (snr, snr), families, seed, chunk_size=max(n, 1))
-        sig, img, _ = generate_chunk(sm_sel.matrix, shape, recipe, 0)
-        return sig, img
-    images = mixture(n, shape, cfg.holdout_families, rng)
+        sig, img, _, fams = generate_chunk(sm_sel.matrix, shape, recipe, 0, labels=True)
+        return sig, img, fams
+    images, fams = mixture(n, shape, cfg.holdout_families, rng, labels=True)
     full = realistic_signals(sim, images, snr, rng)
     pos = sim.calibration.rows.positions_of(sm_sel.rows)
-    return full[:, pos], images
+    return full[:, pos], images, fams
+
+
+def by_family(values: np.ndarray, families: np.ndarray) -> dict:
+    """{family: summary} of per-sample metric ``values`` (n,) grouped by ``families`` (n,)."""
+    return {str(f): metrics.summarize(values[families == f]) for f in sorted(set(families.tolist()))}
 
 
 def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", progress: bool = True) -> Path:
@@ -167,8 +173,8 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
         proto = results["protocols"].setdefault(protocol, {})
         for si, snr in enumerate(cfg.snr_levels):
             seed = cfg.seed + 1000 * pi + 10 * si
-            test_sig, test_img = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
-            val_sig, val_img = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
+            test_sig, test_img, test_fam = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
+            val_sig, val_img, _ = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
             level = proto.setdefault(f"{snr:g}", {})
             for name in methods:
                 cls = method_class(name)
@@ -190,10 +196,11 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                 t1 = time.perf_counter()
                 recon.reconstruct(test_sig[:1])
                 single = time.perf_counter() - t1
+                psnrs, ssims = metrics.psnr(res.images, test_img), metrics.ssim(res.images, test_img)
                 entry = {"parameters": recon.parameters, "weights": cfg.weights.get(name), "tuning": tuning,
                          "nrmse": metrics.summarize(metrics.nrmse(res.images, test_img)),
-                         "psnr": metrics.summarize(metrics.psnr(res.images, test_img)),
-                         "ssim": metrics.summarize(metrics.ssim(res.images, test_img)),
+                         "psnr": metrics.summarize(psnrs), "ssim": metrics.summarize(ssims),
+                         "psnr_by_family": by_family(psnrs, test_fam), "ssim_by_family": by_family(ssims, test_fam),
                          "seconds_per_frame_batch": per_frame, "seconds_single_frame": single,
                          "tuning_seconds": tuning_seconds}
                 if tuning:
@@ -244,6 +251,11 @@ def results_markdown(results: dict, methods: list[str]) -> str:
                 f"{e[m][metric]['mean']:{fmt}} ± {e[m][metric]['std']:{fmt}}" for m in methods) + " |")
         lines.append("| PSNR with defaults | " + " | ".join(
             (f"{e[m]['psnr_defaults']['mean']:.2f}" if "psnr_defaults" in e[m] else "-") for m in methods) + " |")
+        fams = sorted(e[methods[0]].get("psnr_by_family", {}))
+        for fam in fams:
+            lines.append(f"| PSNR {fam} | " + " | ".join(
+                f"{e[m]['psnr_by_family'][fam]['mean']:.2f} (SSIM {e[m]['ssim_by_family'][fam]['mean']:.3f})"
+                for m in methods) + " |")
         lines.append("| ms/frame (batch) | " + " | ".join(f"{1e3 * e[m]['seconds_per_frame_batch']:.3f}" for m in methods) + " |")
         lines.append("| ms (single frame) | " + " | ".join(f"{1e3 * e[m]['seconds_single_frame']:.2f}" for m in methods) + " |")
         lines.append("")

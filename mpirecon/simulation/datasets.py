@@ -34,17 +34,19 @@ class SignalRecipe:
 
 
 def generate_chunk(matrix: np.ndarray, image_shape: Sequence[int], recipe: SignalRecipe,
-                   chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chunk ``chunk`` of the data set: signals (n, R) complex128, images (n, Ny, Nx), SNR (n,)."""
+                   chunk: int, labels: bool = False) -> tuple:
+    """Chunk ``chunk`` of the data set: signals (n, R) complex128, images (n, Ny, Nx), SNR (n,)
+    (and with ``labels`` the phantom family of each sample (n,), the same samples)."""
     start = chunk * recipe.chunk_size
     n = min(recipe.chunk_size, recipe.num_samples - start)
     if n <= 0:
         raise IndexError(f"chunk {chunk} is beyond {recipe.num_samples} samples")
     rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, chunk]))
-    images = mixture(n, image_shape, recipe.families, rng)
+    images, families = mixture(n, image_shape, recipe.families, rng, labels=True)
     clean = images.reshape(n, -1) @ matrix.T
     snr = rng.uniform(recipe.snr_range[0], recipe.snr_range[1], n)
-    return add_noise(clean, snr, rng), images, snr
+    out = (add_noise(clean, snr, rng), images, snr)
+    return out + (families,) if labels else out
 
 
 def generate_signals(matrix: np.ndarray, image_shape: Sequence[int], recipe: SignalRecipe):

@@ -287,10 +287,12 @@ def _fill_empty(rng, images: np.ndarray, shape) -> np.ndarray:
 
 
 def mixture(n: int, shape: Sequence[int], families: Sequence[str], seed: int | np.random.Generator = 0, *,
-            superpose: float = 0.2, blur: float = 0.3) -> np.ndarray:
+            superpose: float = 0.2, blur: float = 0.3, labels: bool = False):
     """A mixed batch: each image from a random family; with probability ``superpose`` a second
     image of another family is added; with probability ``blur`` it is blurred (σ ≤ 1 voxel);
-    a random overall intensity in [0.5, 1] (relative concentration)."""
+    a random overall intensity in [0.5, 1] (relative concentration).
+
+    Returns images (n, Ny, Nx), or with ``labels`` (images, family name of each image (n,))."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not len(families):
         raise ValueError(f"phantom families {list(families)}: unknown {unknown}; available: {sorted(FAMILIES)}")
@@ -316,7 +318,8 @@ def mixture(n: int, shape: Sequence[int], families: Sequence[str], seed: int | n
         for j, s in zip(blur_idx, sig):  # per image: scipy's filter takes one sigma at a time
             out[j] = ndimage.gaussian_filter(out[j], s)
         out[blur_idx] = _normalise(out[blur_idx])
-    return out * rng.uniform(0.5, 1.0, (n, 1, 1))
+    out = out * rng.uniform(0.5, 1.0, (n, 1, 1))
+    return (out, np.asarray(families, dtype=object)[fam]) if labels else out
 
 
 # -- fixed named phantoms (OpenMPI-style) ---------------------------------------------------
