@@ -49,7 +49,8 @@ def shortcut_settings(args, options) -> dict:
 
 def train_and_report(method: str, system_matrix, output, settings: dict, *, resume=None, quiet=False) -> int:
     """Train ``method`` through the registry and print its JSON summary; one-line errors for a
-    method that is not trainable or settings it does not accept."""
+    method that is not trainable or settings it does not accept. ``system_matrix``: a
+    SystemMatrix, None, or a callable returning one (called after the settings are validated)."""
     from mpirecon.reconstructor import ReconstructorError
     from mpirecon.registry import get_reconstructor_class
 
