@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from mpirecon import load_reconstructor
-from mpirecon.selection import selected_system_matrix
+from mpirecon.selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.system_matrix import simulate_calibration
 from mpirecon_dernet.training import TrainConfig, train_dernet
@@ -28,7 +28,7 @@ def main():
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: nothing to compare")
-    sm = selected_system_matrix(simulate_calibration().calibration, 1.5)
+    sm = selected_system_matrix(simulate_calibration().calibration, DEFAULT_SNR_THRESHOLD)
     sig, _, _ = generate_signals(sm.matrix, sm.image_shape, SignalRecipe(1000, (30, 30), seed=5))
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "dernet.pt"

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from mpirecon import load_reconstructor
-from mpirecon.bench import _versions
+from mpirecon.provenance import versions
 from mpirecon.selection import selected_system_matrix
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.system_matrix import simulate_calibration
@@ -42,7 +42,7 @@ def main():
             seconds = min(_time(r, many) for _ in range(max(1, args.repeats // 2)))
             rows[name]["frames_per_second_2000"] = many.shape[0] / seconds
             print(f"{name:10s} throughput {many.shape[0] / seconds:8.0f} frames/s over {many.shape[0]} frames")
-    print(json.dumps({"rows_selected": sm.num_rows, "grid": sm.grid, "versions": _versions(), "results": rows}))
+    print(json.dumps({"rows_selected": sm.num_rows, "grid": sm.grid, "versions": versions(), "results": rows}))
 
 
 def _time(r, sig):

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from mdf_io import Measurement, SystemMatrix, write_measurement, write_reconstruction, write_system_matrix
-from mpirecon import load_reconstructor
+from mpirecon import DEFAULT_SNR_THRESHOLD, load_reconstructor
 from mpirecon.figures import _pyplot, save_figure
 from mpirecon.loading import load_measurement_for, load_system_matrix
 
@@ -63,7 +63,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--sm", help="MDF calibration file (default: the shipped real data)")
     ap.add_argument("--measurement", help="MDF measurement file")
     ap.add_argument("--methods", nargs=2, default=["kaczmarz", "admm_l1tv"])
-    ap.add_argument("--snr-threshold", type=float, default=1.5)
+    ap.add_argument("--snr-threshold", type=float, default=DEFAULT_SNR_THRESHOLD)
     ap.add_argument("--out-dir", default="compare-output")
     args = ap.parse_args(argv)
     out = Path(args.out_dir)

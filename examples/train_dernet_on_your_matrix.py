@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpirecon import load_reconstructor
+from mpirecon import DEFAULT_SNR_THRESHOLD, load_reconstructor
 from mpirecon.loading import load_system_matrix
 from mpirecon.metrics import psnr
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
@@ -33,7 +33,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--sm", help="MDF calibration (default: simulate a 15 x 15 one into --out-dir)")
     ap.add_argument("-o", "--output", default=None, help="weights file (default OUT_DIR/dernet.pt)")
     ap.add_argument("--out-dir", default="train-output")
-    ap.add_argument("--snr-threshold", type=float, default=1.5)
+    ap.add_argument("--snr-threshold", type=float, default=DEFAULT_SNR_THRESHOLD)
     ap.add_argument("--samples", type=int, default=6000, help="training samples (recipe: 48000)")
     ap.add_argument("--epochs", type=int, default=6, help="epochs (recipe: 36)")
     ap.add_argument("--test-snr", type=float, default=30.0)

@@ -166,7 +166,7 @@ def _write_user_fields(f, path, user_fields):
     for name, value in (user_fields or {}).items():
         if not name.startswith("_"):
             raise MDFWriteError(path, name, "a user field name starting with '_'", repr(name))
-        _h5.write_str(f, name, value if isinstance(value, str) else json.dumps(value, default=_json_default))
+        _h5.write_str(f, name, value if isinstance(value, str) else json.dumps(value, default=json_default))
 
 
 def _rows_as_block(path, rows: RowIndex, num_frequencies_full: int):
@@ -267,10 +267,11 @@ def write_reconstruction(path, recon: Reconstruction, *, overwrite: bool = False
         rg.create_dataset("fieldOfViewCenter", data=np.asarray(recon.center, np.float64))
         rg.create_dataset("isOverscanRegion", data=np.zeros(p, np.int8))
         _h5.write_str(rg, "_method", recon.method)
-        _h5.write_str(rg, "_parameters", json.dumps(recon.parameters, default=_json_default, sort_keys=True))
+        _h5.write_str(rg, "_parameters", json.dumps(recon.parameters, default=json_default, sort_keys=True))
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dumps`` fallback: arrays as lists, numpy scalars as Python numbers, else ``str``."""
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, np.generic):

@@ -1,7 +1,8 @@
 """mpirecon: Magnetic Particle Imaging reconstruction toolkit.
 
 Data flow: :mod:`mdf_io` (files) -> :mod:`mpirecon` (selection, interface, simulation) ->
-reconstruction plugins (:mod:`baselines`, :mod:`mpirecon_dernet`).
+reconstruction plugins (:mod:`baselines`, :mod:`baselines.learned`, :mod:`mpirecon_dernet`); shared
+infrastructure of learned methods in :mod:`mpirecon.learning` (imports torch; `import mpirecon` does not).
 """
 from ._version import __version__
 from .loading import load_measurement_for, load_system_matrix

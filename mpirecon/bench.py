@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Optional
@@ -28,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mdf_io import MDFFile, read_system_matrix
 
 from . import metrics
-from ._version import __version__
 from .progress import Progress
+from .provenance import versions
 from .registry import get_reconstructor_class, list_reconstructors
-from .selection import selected_system_matrix
+from .selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
 from .simulation.datasets import SignalRecipe, generate_chunk
 from .simulation.measurement import realistic_signals
 from .simulation.phantoms import HOLDOUT_FAMILIES, TRAINING_FAMILIES, mixture
@@ -73,7 +72,7 @@ class BenchConfig(BaseModel):
     tune: bool = True
     seed: int = 1234
     device: Optional[str] = None
-    snr_threshold: float = 1.5
+    snr_threshold: float = DEFAULT_SNR_THRESHOLD
     training_families: tuple[str, ...] = TRAINING_FAMILIES
     holdout_families: tuple[str, ...] = HOLDOUT_FAMILIES
     example_snr: float = 30.0
@@ -164,7 +163,7 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
         notes.append("realistic protocol skipped: the calibration file carries no physics model (/_simulation)")
     results = {"config": cfg.model_dump(mode="json"), "system_matrix": sm_desc,
                "rows_selected": sm_sel.num_rows, "rows_total": calib.num_rows, "grid": list(sm_sel.grid),
-               "versions": _versions(), "notes": notes, "protocols": {}}
+               "versions": versions(), "notes": notes, "protocols": {}}
     total = len(protocols) * len(cfg.snr_levels) * len(methods)
     bar = Progress(total, "bench", enabled=progress)
     examples = {}
@@ -260,20 +259,3 @@ def results_markdown(results: dict, methods: list[str]) -> str:
         lines.append("| ms (single frame) | " + " | ".join(f"{1e3 * e[m]['seconds_single_frame']:.2f}" for m in methods) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
-
-
-def _versions() -> dict:
-    import h5py
-    import scipy
-    out = {"mpirecon": __version__, "numpy": np.__version__, "scipy": scipy.__version__, "h5py": h5py.__version__,
-           "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
-           "system": platform.system()}
-    try:
-        import torch
-        out["torch"] = torch.__version__
-        out["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        pass
-    import os
-    out["cpu_count"] = os.cpu_count()
-    return out

@@ -17,6 +17,7 @@ from . import metrics
 from .loading import load_measurement_for, load_system_matrix
 from .progress import Progress
 from .registry import get_reconstructor_class, list_reconstructors
+from .selection import DEFAULT_SNR_THRESHOLD
 
 #: a short training run: a few minutes on 2 CPU cores (the full recipe is `mpirecon train`)
 DEMO_TRAINING = dict(samples=12000, val_samples=1000, epochs=8, batch_size=128, max_minutes=6.0)
@@ -31,8 +32,26 @@ def default_cache_dir() -> Path:
     return base / "mpirecon"
 
 
+def _demo_weights(sm, folder: Path, retrain: bool, log: Progress, progress: bool) -> dict:
+    """{method: weights path} of the demo's trained methods (DERnet with :data:`DEMO_TRAINING`),
+    trained through the registry unless cached in ``folder``; empty if DERnet is not installed."""
+    if "dernet" not in list_reconstructors():
+        return {}
+    path = folder / f"dernet-demo-{sm.fingerprint()[:16]}.pt"
+    if retrain or not path.exists():
+        log.message(f"training a quick DERnet (cached at {path}); `mpirecon train` runs the full recipe")
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            get_reconstructor_class("dernet").train(sm, path, DEMO_TRAINING, progress=progress)
+        except Exception as exc:  # a broken plugin must not stop the demo
+            log.message(f"skipping dernet: training failed: {exc}")
+            return {}
+    return {"dernet": str(path)}
+
+
 def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, progress: bool = True) -> Path:
-    """Run the demo; returns the output folder."""
+    """Run the demo into ``output`` (created); returns the output folder. Methods whose needs are
+    unmet (weights nobody trained) are skipped."""
     from .figures import comparison_grid
     from .simulation import phantoms
     from .simulation.measurement import simulate_spectra, write_time_domain_measurement
@@ -45,7 +64,8 @@ def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, p
     sm_path = out / "system_matrix.mdf"
     sim.write(sm_path, overwrite=True)
     sm = load_system_matrix(sm_path)
-    log.message(f"simulated calibration {sm_path}: grid {sm.grid[:2]}, {sm.num_rows} rows with SNR > 1.5")
+    log.message(f"simulated calibration {sm_path}: grid {sm.grid[:2]}, {sm.num_rows} rows with SNR > "
+                f"{DEFAULT_SNR_THRESHOLD}")
     names = list(phantoms.NAMED_PHANTOMS)
     truths = np.stack([phantoms.named_phantom(n, sm.image_shape) for n in names])
     meas_paths = []
@@ -54,22 +74,15 @@ def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, p
         p = out / f"measurement_{name}.mdf"
         write_time_domain_measurement(p, sim, m, name=f"phantom {name}", overwrite=True)
         meas_paths.append(p)
-    folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    weights = folder / f"dernet-demo-{sm.fingerprint()[:16]}.pt"
-    methods = list_reconstructors()
-    if "dernet" in methods and (retrain or not weights.exists()):
-        from mpirecon_dernet.training import TrainConfig, train_dernet
-        log.message(f"training a quick DERnet (cached at {weights}); `mpirecon train` runs the full recipe")
-        folder.mkdir(parents=True, exist_ok=True)
-        train_dernet(sm, weights, TrainConfig(**DEMO_TRAINING), progress=progress)
+    weights = _demo_weights(sm, Path(cache_dir) if cache_dir else default_cache_dir(), retrain, log, progress)
     rows, psnrs, table = {}, {}, []
-    for name in methods:
+    for name in list_reconstructors():
         try:
             cls = get_reconstructor_class(name)
-            w = str(weights) if name == "dernet" else None
-            if cls.capabilities.needs_weights and w is None:
+            if cls.capabilities.needs_weights and name not in weights:
+                log.message(f"skipping {name}: needs weights")
                 continue
-            recon = cls(sm, weights=w)
+            recon = cls(sm, weights=weights.get(name))
         except Exception as exc:  # a broken third-party plugin must not stop the demo
             log.message(f"skipping {name}: {exc}")
             continue

@@ -93,6 +93,17 @@ class ReconstructionResult:
                               center=self.center, method=self.method, parameters=params, **kwargs)
 
 
+def validated(model: type[BaseModel], values: dict, context: str) -> BaseModel:
+    """``model(**values)``, or a one-line :class:`ReconstructorError` ``"{context} (key: problem;
+    ...); allowed: ..."`` listing the model's fields."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        allowed = ", ".join(model.model_fields)
+        raise ReconstructorError(f"{context} ({problems}); allowed: {allowed}".replace("\n", " ")) from None
+
+
 def check_device(name: str, device: str, supports_gpu: bool) -> None:
     """Raise :class:`ReconstructorError` unless ``device`` is 'cpu' or an available CUDA device
     of a method that supports one."""
@@ -114,12 +125,15 @@ class Reconstructor(ABC):
     :meth:`_setup` (once per system matrix) and :meth:`_solve` (per batch of frames).
     During :meth:`_solve`, ``self.noise`` holds the frames' :class:`~mpirecon.noise.NoiseEstimate`
     (or None) and ``self.operator`` the shared :class:`~mpirecon.operator.SystemOperator`.
+    A trainable method sets ``capabilities.trainable``, ``TrainSettings`` and implements :meth:`train`.
     """
 
     name: ClassVar[str] = "base"
     description: ClassVar[str] = ""
     Config: ClassVar[type[ReconstructorConfig]] = ReconstructorConfig
     capabilities: ClassVar[Capabilities] = Capabilities()
+    #: pydantic model of the :meth:`train` settings of a trainable method (listed by `mpirecon methods NAME`)
+    TrainSettings: ClassVar[Optional[type[BaseModel]]] = None
 
     def __init__(self, system_matrix: Optional[SystemMatrix] = None, *, weights=None, **params: Any):
         self.config = self._validated(params)
@@ -137,12 +151,15 @@ class Reconstructor(ABC):
 
     @classmethod
     def _validated(cls, params: dict) -> ReconstructorConfig:
-        try:
-            return cls.Config(**params)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            allowed = ", ".join(cls.Config.model_fields)
-            raise ReconstructorError(f"{cls.name}: invalid parameters ({problems}); allowed: {allowed}") from None
+        return validated(cls.Config, params, f"{cls.name}: invalid parameters")
+
+    @classmethod
+    def train_settings(cls, settings: dict) -> BaseModel:
+        """``settings`` validated by :attr:`TrainSettings` (one-line :class:`ReconstructorError`
+        naming the bad keys and the allowed ones)."""
+        if cls.TrainSettings is None:
+            raise ReconstructorError(f"{cls.name} is not trainable")
+        return validated(cls.TrainSettings, settings, f"{cls.name}: invalid training settings")
 
     # -- hooks ------------------------------------------------------------------------------
     def _load_weights(self, weights) -> None:
@@ -171,9 +188,9 @@ class Reconstructor(ABC):
               progress: bool = True) -> dict:
         """Train weights for ``system_matrix`` into ``output`` (trainable methods only).
 
-        ``settings`` are recipe fields as text or values (the plugin validates them); ``resume``
-        a checkpoint to continue from. Returns a JSON-ready summary (weights path, best
-        epoch/validation figures, minutes)."""
+        ``settings`` are recipe fields as text or values (the plugin validates them, usually with
+        :meth:`train_settings`); ``resume`` a checkpoint to continue from. Returns a JSON-ready
+        summary (weights path, best epoch/validation figures, minutes)."""
         raise ReconstructorError(f"{cls.name} is not trainable")
 
     # -- public -------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ is imported when it is used. A plugin that fails to import is reported, not fata
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Optional
@@ -71,16 +70,3 @@ def load_reconstructor(name: str, system_matrix=None, *, weights=None, **params)
     """
     cls = get_reconstructor_class(name)
     return cls(system_matrix, weights=weights, **params)
-
-
-def describe_reconstructors() -> list[tuple[str, str]]:
-    """(name, one-line description) for every method; broken plugins say why."""
-    rows = []
-    for info in plugin_infos():
-        try:
-            cls = get_reconstructor_class(info.name)
-            rows.append((info.name, cls.description))
-        except ReconstructorError as exc:
-            warnings.warn(str(exc))
-            rows.append((info.name, f"(unavailable: {exc})"))
-    return rows

@@ -8,14 +8,13 @@ import torch
 from pydantic import Field
 
 from mdf_io import Geometry, SystemMatrix
+from mpirecon.learning.weights import WeightsError, error_line, load_weights
 from mpirecon.operator import operator_for
 from mpirecon.refine import refine
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
-from .weights import WeightsError, load_weights
-
-KIND = "dernet"
+from .training import KIND, TrainConfig, train_dernet
 
 
 class DERnetConfig(ReconstructorConfig):
@@ -28,13 +27,24 @@ class DERnetConfig(ReconstructorConfig):
     refine_tv: float = Field(0.0, ge=0, description="weight of an optional TV term in the refinement")
 
 
-def geometry_of_weights(meta: dict, path) -> Geometry:
-    """The :class:`~mdf_io.Geometry` recorded in DERnet weights metadata."""
-    return Geometry.from_dict({"rows": meta["rows"], "grid": meta["grid"], "fov": meta["fov"],
-                               "center": meta["center"], "bandwidth": meta["bandwidth"],
-                               "num_sampling_points": meta["num_sampling_points"],
+def geometry_of_weights(meta: dict) -> Geometry:
+    """The :class:`~mdf_io.Geometry` recorded in DERnet weights metadata (numbers coerced, so a
+    malformed entry raises KeyError/TypeError/ValueError)."""
+    return Geometry.from_dict({"rows": meta["rows"], "grid": [int(v) for v in meta["grid"]],
+                               "fov": [float(v) for v in meta["fov"]], "center": [float(v) for v in meta["center"]],
+                               "bandwidth": meta["bandwidth"], "num_sampling_points": meta["num_sampling_points"],
                                "selection": meta.get("selection") or {},
                                "source": meta.get("system_matrix_source")})
+
+
+def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
+    """The :class:`~.model.DERnetHyperParams` recorded in DERnet weights metadata (numbers coerced)."""
+    hp = meta["hyperparameters"]
+    stages = hp["pooling_stages"]
+    return DERnetHyperParams(num_rows=int(hp["num_rows"]), grid=(int(hp["grid"][0]), int(hp["grid"][1])),
+                             c1=int(hp["c1"]), c2=int(hp["c2"]), c3=int(hp["c3"]), c4=int(hp["c4"]), c5=int(hp["c5"]),
+                             rho0=float(hp["rho0"]), rho1=float(hp["rho1"]),
+                             pooling_stages=None if stages is None else int(stages))
 
 
 class DERnetReconstructor(Reconstructor):
@@ -50,23 +60,21 @@ class DERnetReconstructor(Reconstructor):
     description = "DERnet end-to-end CNN (Peng et al. 2024); needs --weights from `mpirecon train`"
     Config = DERnetConfig
     capabilities = Capabilities(needs_system_matrix=False, needs_weights=True, supports_gpu=True, trainable=True)
+    TrainSettings = TrainConfig
 
     def _load_weights(self, weights) -> None:
         try:
             state, meta = load_weights(weights, KIND)
-            hp = meta["hyperparameters"]
-            self.hp = DERnetHyperParams(num_rows=int(hp["num_rows"]), grid=tuple(hp["grid"]), c1=hp["c1"],
-                                        c2=hp["c2"], c3=hp["c3"], c4=hp["c4"], c5=hp["c5"], rho0=hp["rho0"],
-                                        rho1=hp["rho1"], pooling_stages=hp["pooling_stages"])
+            self.hp = hyperparameters_of_weights(meta)
             net = DERnet(self.hp)
             net.load_state_dict(state, strict=True)
             self.kappa = float(meta["kappa"])
-            self._geometry = geometry_of_weights(meta, weights)
+            self.trained_fingerprint = str(meta["system_matrix_fingerprint"])
+            self._geometry = geometry_of_weights(meta)
         except WeightsError as exc:
             raise ReconstructorError(str(exc)) from None
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise ReconstructorError(f"{weights}: DERnet weights are inconsistent: "
-                                     f"{exc.__class__.__name__}: {exc}".splitlines()[0]) from None
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            raise ReconstructorError(f"{weights}: DERnet weights are inconsistent: {error_line(exc)}") from None
         self.meta = meta
         self.device = torch.device(self.config.device)
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
@@ -80,10 +88,10 @@ class DERnetReconstructor(Reconstructor):
         pos = system_matrix.rows.positions_of(trained.rows, path=system_matrix.source,
                                               field="system matrix rows (trained selection)")
         selected = system_matrix.take_rows(pos, selection=trained.selection)
-        if selected.fingerprint() != self.meta["system_matrix_fingerprint"]:
+        if selected.fingerprint() != self.trained_fingerprint:
             raise ReconstructorError(
                 f"dernet: weights {self.weights} were trained for system matrix "
-                f"{self.meta.get('system_matrix_source')} (fingerprint {self.meta['system_matrix_fingerprint'][:12]}), "
+                f"{self.meta.get('system_matrix_source')} (fingerprint {self.trained_fingerprint[:12]}), "
                 f"not for {system_matrix.source} ({selected.fingerprint()[:12]}); retrain with `mpirecon train`")
         return selected
 
@@ -114,9 +122,9 @@ class DERnetReconstructor(Reconstructor):
     @classmethod
     def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,
               progress: bool = True) -> dict:
-        """Train DERnet with the documented recipe (``settings`` override TrainConfig fields)."""
-        from .training import TrainConfig, train_dernet
-        cfg = TrainConfig(**settings)
-        res = train_dernet(system_matrix, output, cfg, resume=resume, progress=progress)
-        return {"weights": str(res.path), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
-                "best_val_psnr": res.best_val_psnr, "minutes": res.seconds / 60}
+        """Train DERnet for ``system_matrix`` (frequency-selected) into ``output`` with the
+        documented recipe; ``settings`` override :class:`~.training.TrainConfig` fields."""
+        cfg = cls.train_settings(settings)
+        if system_matrix is None:
+            raise ReconstructorError("dernet: training needs the system matrix (--sm)")
+        return train_dernet(system_matrix, output, cfg, resume=resume, progress=progress).summary()

@@ -97,7 +97,7 @@ def test_train_options_and_train_denoiser(files):
 
 def test_train_under_torchrun_ddp_two_cpu_processes(files):
     """The same `mpirecon train` command under torchrun: 2 CPU processes, gloo backend."""
-    from mpirecon_dernet.weights import load_weights
+    from mpirecon.learning.weights import load_weights
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "mpirecon.cli.main", "train", "--sm", "sm.mdf", "-o", "ddp.pt", "--samples", "256",

@@ -29,7 +29,7 @@ def test_reconstruct_and_compare_on_shipped_real_data(tmp_path, monkeypatch):
 
 
 def test_train_dernet_example(tmp_path, monkeypatch):
-    from mpirecon_dernet.weights import load_weights
+    from mpirecon.learning.weights import load_weights
 
     monkeypatch.setattr(sys, "argv", ["x", "--out-dir", str(tmp_path), "--samples", "256", "--epochs", "1"])
     out = runpy.run_path(str(EXAMPLES / "train_dernet_on_your_matrix.py"), run_name="example")["main"]()

@@ -7,10 +7,10 @@ import torch
 from mpirecon import ReconstructorError, load_reconstructor
 from mpirecon.metrics import psnr
 from mpirecon.simulation import phantoms
-from mpirecon_dernet.denoiser import denoise, load_denoiser
+from baselines.learned.denoiser import denoise, load_denoiser
 from mpirecon_dernet.model import DERnet, DERnetHyperParams, predict
 from mpirecon_dernet.training import TrainConfig, train_dernet
-from mpirecon_dernet.weights import load_weights
+from mpirecon.learning.weights import load_weights
 
 TINY = dict(samples=256, val_samples=64, epochs=2, batch_size=64, c5=32, max_minutes=None)
 

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    """Register the ``demo`` sub-command."""
     p = sub.add_parser("demo", help="simulate, train a quick DERnet, reconstruct with every method, compare")
-    p.add_argument("-o", "--output", default="mpirecon-demo", help="output folder (default ./mpirecon-demo)")
-    p.add_argument("--cache-dir", default=None, help="where trained demo weights are cached")
+    p.add_argument("-o", "--output", default="mpirecon-demo", help="output folder")
+    p.add_argument("--cache-dir", default=None, help="where trained demo weights are cached (None: $MPIRECON_CACHE or the user cache folder)")
     p.add_argument("--retrain", action="store_true", help="ignore cached demo weights")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args) -> int:
+    """Run the demo into ``args.output``."""
     from mpirecon.demo import run_demo
 
     out = run_demo(args.output, cache_dir=args.cache_dir, retrain=args.retrain, progress=not args.quiet)

@@ -6,7 +6,8 @@
 
 The prior list is ``[Denoiser, NonNegative]`` for :func:`mpirecon.admm.admm`, the engine the ADMM
 baselines use; the x-update factorisation is cached in the shared operator (torch backend, on
-the CPU or a GPU); iterations are batched over frames.
+the CPU or a GPU); iterations are batched over frames. ``mpirecon train --method ppmpi`` trains
+a denoiser on the phantom prior for the system matrix's grid (:meth:`PPMPIReconstructor.train`).
 """
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from mpirecon.operator import operator_for
 from mpirecon.priors import Denoiser, NonNegative
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
+from mpirecon.learning.weights import WeightsError
+
 from .denoiser import denoise, load_denoiser
-from .weights import WeightsError
+from .denoiser_training import DenoiserTrainConfig, train_denoiser
 
 
 class PPMPIConfig(ReconstructorConfig):
+    """PP-MPI parameters: ADMM penalty, iterations, non-negativity, working precision."""
+
     rho: float = Field(0.1, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
     iterations: int = Field(30, ge=1, le=10000)
     nonneg: bool = Field(True, description="non-negativity constraint, enforced in every iteration")
@@ -37,7 +42,8 @@ class PPMPIReconstructor(Reconstructor):
     name = "ppmpi"
     description = "PP-MPI plug-and-play ADMM with a learned RDN denoiser (published weights by default)"
     Config = PPMPIConfig
-    capabilities = Capabilities(needs_weights=False, supports_gpu=True)
+    capabilities = Capabilities(needs_weights=False, supports_gpu=True, trainable=True)
+    TrainSettings = DenoiserTrainConfig
 
     def _load_weights(self, weights) -> None:
         try:
@@ -68,3 +74,16 @@ class PPMPIReconstructor(Reconstructor):
         with torch.inference_mode():
             z = admm(self.op, bt, terms, self.config.rho, self.config.iterations)
         return (z.cpu().numpy().astype(np.float64) * s).T
+
+    @classmethod
+    def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,
+              progress: bool = True) -> dict:
+        """Train a denoiser into ``output`` (use it with ``weights=output``); ``settings`` override
+        :class:`~.denoiser_training.DenoiserTrainConfig` fields; the image grid is the system
+        matrix's (Nx, Ny) unless ``grid`` is set, and ``system_matrix`` may then be None."""
+        cfg = cls.train_settings(settings)
+        if cfg.grid is None:
+            if system_matrix is None:
+                raise ReconstructorError("ppmpi: denoiser training needs a system matrix (--sm) or grid=NX,NY")
+            cfg = cfg.model_copy(update={"grid": tuple(int(n) for n in system_matrix.grid[:2])})
+        return train_denoiser(output, cfg, resume=resume, progress=progress).summary()

@@ -1,0 +1,91 @@
+"""``mpirecon run``: reconstruct a measurement with one method and write an MDF ``/reconstruction``."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..selection import DEFAULT_SNR_THRESHOLD
+from .common import check_output, parse_params, refuse_input_as_output
+
+
+def add_selection_args(p) -> None:
+    """The frequency-selection options (SNR threshold, frequency band, receive channels)."""
+    p.add_argument("--snr-threshold", type=float, default=None,
+                   help=f"keep system-matrix rows with SNR above this (None: {DEFAULT_SNR_THRESHOLD}, or the "
+                   "selection the weights were trained with)")
+    p.add_argument("--min-freq", type=float, default=None, help="lowest frequency kept (Hz)")
+    p.add_argument("--max-freq", type=float, default=None, help="highest frequency kept (Hz)")
+    p.add_argument("--channels", type=int, nargs="+", default=None, help="receive channels kept (0-based)")
+
+
+def add_parser(sub) -> None:
+    """Register the ``run`` sub-command."""
+    p = sub.add_parser("run", help="reconstruct a measurement with a system matrix")
+    p.add_argument("measurement", help="MDF measurement file")
+    p.add_argument("--sm", default=None, help="MDF calibration (system-matrix) file (optional for methods whose "
+                   "weights carry the geometry, e.g. dernet)")
+    p.add_argument("--method", required=True, help="reconstructor name (see `mpirecon methods`)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
+    p.add_argument("--weights", default=None, help="weights file for learned methods")
+    p.add_argument("--frames", type=int, nargs="+", default=None, help="foreground frames to use (0-based)")
+    p.add_argument("--average", action="store_true", help="average the selected frames")
+    p.add_argument("--background", default=None, help="separate empty-scanner measurement to subtract")
+    p.add_argument("--no-background-correction", action="store_true", help="do not subtract background frames")
+    p.add_argument("--device", default=None, help="cpu or cuda (methods with a torch path)")
+    p.add_argument("-o", "--output", required=True, help="output MDF file with /reconstruction")
+    p.add_argument("--png", default=None, help="also write a PNG of the first frame")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_selection_args(p)
+
+
+def run(args) -> int:
+    """Reconstruct ``args.measurement`` with ``args.method`` and write ``args.output`` (+ PNG)."""
+    from mdf_io import write_reconstruction
+    from mpirecon.figures import image_png
+    from mpirecon.loading import load_measurement_for, load_system_matrix
+    from mpirecon.registry import get_reconstructor_class
+
+    refuse_input_as_output(args.output, args.measurement, args.sm, args.background, args.weights)
+    if args.png:
+        refuse_input_as_output(args.png, args.measurement, args.sm, args.background, args.weights)
+    check_output(args.output, args.overwrite)
+    cls = get_reconstructor_class(args.method)
+    params = parse_params(args.param)
+    if args.device:
+        params["device"] = args.device
+    recon = cls(None, weights=args.weights, **params)
+    if args.sm is None:
+        if cls.capabilities.needs_system_matrix or recon.geometry is None:
+            raise ValueError(f"--sm: method '{args.method}' needs the system matrix (calibration file)")
+        print(f"using the geometry stored in {args.weights} ({recon.geometry.num_rows} rows, "
+              f"grid {recon.geometry.grid})", file=sys.stderr)
+        target = recon.geometry
+        fov = np.asarray(recon.geometry.fov)
+    else:
+        threshold = args.snr_threshold
+        if threshold is None:
+            trained = recon.geometry.selection if recon.geometry is not None else {}
+            threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
+        print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
+        sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
+                                max_frequency=args.max_freq, receive_channels=args.channels)
+        print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
+        recon.bind(sm)
+        target = recon.system_matrix
+        fov = sm.fov
+    meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
+                                subtract_background=not args.no_background_correction, background=args.background)
+    print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
+    result = recon.reconstruct(meas)
+    rec = result.to_reconstruction(header=meas.header)
+    rec.parameters["measurement"] = str(args.measurement)
+    rec.parameters["system_matrix"] = str(args.sm)
+    if args.weights:
+        rec.parameters["weights"] = str(args.weights)
+    write_reconstruction(args.output, rec, overwrite=args.overwrite)
+    print(f"wrote {args.output} ({result.images.shape[0]} frame(s), {1e3 * result.seconds / result.images.shape[0]:.2f} ms/frame)")
+    if args.png:
+        image_png(args.png, result.images[0], title=f"{args.method}", fov=fov)
+        print(f"wrote {args.png}")
+    return 0

@@ -1,0 +1,93 @@
+"""``mpirecon simulate``: an FFP calibration (system matrix) or a time-domain measurement."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..selection import DEFAULT_SNR_THRESHOLD
+from .common import check_output, refuse_input_as_output
+
+
+def add_parser(sub) -> None:
+    """Register ``simulate system-matrix`` and ``simulate measurement``."""
+    sim = sub.add_parser("simulate", help="simulate a system matrix or a measurement")
+    sim.set_defaults(simulate_parser=sim)
+    ssub = sim.add_subparsers(dest="what", metavar="WHAT")
+    p = ssub.add_parser("system-matrix", help="simulate an FFP calibration and write it as MDF")
+    p.add_argument("-o", "--output", required=True, help="calibration file to write")
+    p.add_argument("--grid", type=int, nargs=2, default=(19, 19), metavar=("NX", "NY"), help="voxels")
+    p.add_argument("--fov", type=float, nargs=2, default=None, metavar=("FX", "FY"),
+                   help="FOV in metres (None: from gradient and drive amplitude)")
+    p.add_argument("--gradient", type=float, nargs=2, default=(1.0, 1.0), metavar=("GX", "GY"), help="T/m")
+    p.add_argument("--amplitude", type=float, nargs=2, default=(12e-3, 12e-3), metavar=("AX", "AY"), help="T")
+    p.add_argument("--noise-level", type=float, default=None,
+                   help="calibration noise relative to max |S| (None: the simulator's default)")
+    p.add_argument("--relaxation", type=float, default=None, help="Debye relaxation time (s) (None: the default)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p = ssub.add_parser("measurement", help="simulate a time-domain measurement (with background frames)")
+    p.add_argument("--sm", required=True, help="calibration file (simulated: its physics model is used)")
+    p.add_argument("--phantom", required=True, help="shape|resolution|concentration, a family name, or an image/.npy")
+    p.add_argument("--snr", type=float, default=30.0, help="SNR in dB (see mpirecon.simulation.noise)")
+    p.add_argument("--frames", type=int, default=1, help="foreground frames")
+    p.add_argument("--background-frames", type=int, default=10, help="empty-scanner frames")
+    p.add_argument("--seed", type=int, default=0, help="phantom and noise seed")
+    p.add_argument("-o", "--output", required=True, help="measurement file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def run(args) -> int:
+    """Simulate what ``args.what`` names (system-matrix or measurement) into ``args.output``."""
+    from mpirecon.simulation.scanner import ParticleParams, ScannerParams
+    from mpirecon.simulation.system_matrix import CalibrationNoise, simulate_calibration
+
+    if args.what == "system-matrix":
+        check_output(args.output, args.overwrite)
+        scanner = ScannerParams(grid=tuple(args.grid), fov=tuple(args.fov) if args.fov else None,
+                                gradient=tuple(args.gradient), drive_amplitude=tuple(args.amplitude))
+        particles = ParticleParams() if args.relaxation is None else ParticleParams(relaxation_time=args.relaxation)
+        noise = CalibrationNoise(seed=args.seed) if args.noise_level is None else CalibrationNoise(
+            seed=args.seed, noise_level=args.noise_level)
+        sim = simulate_calibration(scanner, particles, noise)
+        sim.write(args.output, overwrite=args.overwrite)
+        kept = int(np.sum(sim.calibration.snr > DEFAULT_SNR_THRESHOLD))
+        print(f"wrote {args.output}: grid {scanner.grid}, {sim.calibration.num_rows} rows "
+              f"({kept} with SNR > {DEFAULT_SNR_THRESHOLD})")
+        return 0
+    if args.what == "measurement":
+        return _simulate_measurement(args)
+    args.simulate_parser.print_help()
+    return 2
+
+
+def _simulate_measurement(args) -> int:
+    """Simulate a measurement of ``args.phantom`` with the physics model stored in ``args.sm``."""
+    from mdf_io import MDFFile
+    from mpirecon.simulation import phantoms
+    from mpirecon.simulation.measurement import simulate_spectra, write_time_domain_measurement
+    from mpirecon.simulation.system_matrix import simulation_from_file
+
+    refuse_input_as_output(args.output, args.sm)
+    check_output(args.output, args.overwrite)
+    with MDFFile(args.sm) as mdf:
+        sim = simulation_from_file(mdf)
+    if sim is None:
+        raise ValueError(f"{args.sm}: field '/_simulation' missing: only calibrations written by "
+                         "`mpirecon simulate system-matrix` carry the physics model needed here")
+    shape = sim.calibration.image_shape
+    if args.phantom in phantoms.NAMED_PHANTOMS:
+        image = phantoms.named_phantom(args.phantom, shape)
+    elif args.phantom in phantoms.FAMILIES:
+        image = phantoms.generate(args.phantom, 1, shape, args.seed)[0]
+    elif Path(args.phantom).exists():
+        image = phantoms.load_phantom_image(args.phantom, shape)
+    else:
+        raise ValueError(f"--phantom '{args.phantom}': not a named phantom "
+                         f"({', '.join(phantoms.NAMED_PHANTOMS)}), family ({', '.join(phantoms.FAMILIES)}) or file")
+    meas = simulate_spectra(sim, np.repeat(image[None], args.frames, 0), args.snr,
+                            background_frames=args.background_frames, seed=args.seed)
+    write_time_domain_measurement(args.output, sim, meas, name=f"phantom {args.phantom}", overwrite=args.overwrite)
+    print(f"wrote {args.output}: {args.frames} frame(s) + {args.background_frames} background, "
+          f"SNR {meas.achieved_snr_db():.2f} dB (requested {args.snr})")
+    return 0

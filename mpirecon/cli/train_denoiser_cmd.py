@@ -1,0 +1,33 @@
+"""``mpirecon train-denoiser``: alias of ``mpirecon train --method ppmpi`` for a grid instead of a
+system matrix (the denoiser is fully convolutional)."""
+from __future__ import annotations
+
+from .common import check_output
+from .train_cmd import shortcut_settings, train_and_report
+
+
+def add_parser(sub) -> None:
+    """Register the ``train-denoiser`` sub-command."""
+    p = sub.add_parser("train-denoiser", help="train a PP-MPI RDN denoiser on the simulation's phantom prior "
+                       "(= mpirecon train --method ppmpi --set grid=NX,NY)")
+    p.add_argument("-o", "--output", required=True, help="denoiser weights file to write (use with --weights for ppmpi)")
+    p.add_argument("--grid", type=int, nargs=2, default=(19, 19), metavar=("NX", "NY"),
+                   help="training image size (the denoiser is fully convolutional; use your system matrix's grid)")
+    p.add_argument("--samples", type=int, default=20000, help="training images")
+    p.add_argument("--epochs", type=int, default=10, help="epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--noise-std", type=float, default=0.1, help="Gaussian noise std on images scaled to max 1")
+    p.add_argument("--families", nargs="+", default=None, help="phantom families of the prior (None: the training families)")
+    p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing weights file")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def run(args) -> int:
+    """Train the ppmpi denoiser for ``args.grid`` into ``args.output``."""
+    check_output(args.output, args.overwrite)
+    settings = shortcut_settings(args, ["--grid", "--samples", "--epochs", "--batch-size", "--lr", "--noise-std",
+                                        "--families", "--seed", "--device"])
+    return train_and_report("ppmpi", None, args.output, settings, quiet=args.quiet)

@@ -1,0 +1,140 @@
+"""Simulated training data for learned methods, drawn from the phantom prior (no measured data needed).
+
+* :class:`SimulatedPairs` — spectra b = A c + n for a system matrix A and images c (signal -> image
+  methods such as DERnet); clean signals are simulated once (or per epoch), noise is drawn per
+  batch at an SNR recorded per sample; validation noise is fixed.
+* :class:`DenoisingPairs` — images scaled to max 1 plus Gaussian noise (image denoisers, PP-MPI).
+
+Both follow the protocol the training loop (:func:`mpirecon.learning.loop.fit`) expects:
+``samples``, ``start_epoch(epoch)``, ``batch(idx, generator) -> (inputs, targets)`` and
+``validation = (inputs, targets)``; tensors stay on the CPU.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mpirecon.simulation.datasets import DEFAULT_FAMILIES, SignalRecipe, generate_signals
+from mpirecon.simulation.phantoms import mixture
+
+
+def system_scale(clean: np.ndarray, images: np.ndarray) -> float:
+    """κ: median over samples of max|b| / max c — the unit-free scale of DERnet's eq. (10).
+
+    clean: (N, M) complex signals; images: (N, ...) matching images.
+    """
+    bmax = np.abs(clean).max(axis=1)
+    cmax = images.reshape(images.shape[0], -1).max(axis=1)
+    ok = cmax > 0
+    return float(np.median(bmax[ok] / cmax[ok]))
+
+
+def noisy(clean: torch.Tensor, snr_db: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``clean`` (B, M) complex plus circular complex Gaussian noise at ``snr_db`` (B,) dB,
+    relative to each signal's mean power (drawn from ``gen``)."""
+    power = clean.abs().pow(2).mean(dim=1, keepdim=True)
+    sigma = torch.sqrt(power / 10 ** (snr_db[:, None] / 10))
+    noise = torch.randn(clean.shape + (2,), generator=gen, dtype=torch.float32)
+    return clean + (sigma / math.sqrt(2)) * torch.complex(noise[..., 0], noise[..., 1])
+
+
+@dataclass(frozen=True)
+class PairsRecipe:
+    """Size, SNR range (dB), phantom families and seed of a :class:`SimulatedPairs` data set."""
+
+    samples: int
+    val_samples: int
+    snr_min: float = 20.0
+    snr_max: float = 40.0
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    seed: int = 0
+    resample_phantoms: bool = False
+
+    def train_recipe(self) -> SignalRecipe:
+        """The training set's :class:`SignalRecipe` (recorded with the weights)."""
+        return SignalRecipe(self.samples, (self.snr_min, self.snr_max), tuple(self.families), self.seed)
+
+    def val_recipe(self) -> SignalRecipe:
+        """The validation set's :class:`SignalRecipe` (its own seed, fixed noise)."""
+        return SignalRecipe(self.val_samples, (self.snr_min, self.snr_max), tuple(self.families),
+                            self.seed + 1_000_003)
+
+
+class SimulatedPairs:
+    """Training pairs (spectra (B, M) complex64, images (B, Ny, Nx) float32) for a system matrix.
+
+    ``matrix`` is the (M, Ny*Nx) complex selected system matrix, ``image_shape`` (Ny, Nx).
+    ``kappa`` is :func:`system_scale` of the clean training set.
+    """
+
+    def __init__(self, matrix: np.ndarray, image_shape, recipe: PairsRecipe):
+        self.matrix, self.shape, self.recipe = matrix, tuple(image_shape), recipe
+        self.clean, self.images = self.epoch_phantoms(0)
+        snr = np.random.default_rng([recipe.seed, 7]).uniform(recipe.snr_min, recipe.snr_max, recipe.samples)
+        self.snr = torch.from_numpy(snr.astype(np.float32))
+        val_sig, val_img, _ = generate_signals(matrix, self.shape, recipe.val_recipe())
+        self.validation = (torch.from_numpy(val_sig), torch.from_numpy(val_img))
+        self.kappa = system_scale(self.clean.numpy(), self.images.numpy())
+
+    @property
+    def samples(self) -> int:
+        """Training samples per epoch."""
+        return self.recipe.samples
+
+    def epoch_phantoms(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The noise-free training set of ``epoch`` (0: the set every epoch uses unless
+        ``resample_phantoms``), seeded by recipe seed and epoch: clean signals (samples, M)
+        complex64 and images (samples, Ny, Nx) float32."""
+        r = self.recipe
+        recipe = SignalRecipe(r.samples, (200.0, 200.0), tuple(r.families), r.seed + 10_000_019 * epoch)
+        clean, images, _ = generate_signals(self.matrix, self.shape, recipe)
+        return torch.from_numpy(clean), torch.from_numpy(images)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Draw epoch ``epoch``'s phantom set if the recipe resamples phantoms."""
+        if self.recipe.resample_phantoms and epoch > 0:
+            self.clean, self.images = self.epoch_phantoms(epoch)
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noisy spectra (B, M) and their images (B, Ny, Nx) for sample indices ``idx``."""
+        return noisy(self.clean[idx], self.snr[idx], gen), self.images[idx]
+
+    def describe(self) -> dict:
+        """JSON-ready description recorded with the weights."""
+        return {"train_recipe": self.recipe.train_recipe().as_dict(), "val_recipe": self.recipe.val_recipe().as_dict(),
+                "noise": "resampled every epoch"}
+
+
+class DenoisingPairs:
+    """Noisy/clean image pairs (B, 1, Ny, Nx) float32 from the phantom prior, each image scaled to
+    max 1, additive Gaussian noise of std ``noise_std`` drawn per batch (fixed for validation)."""
+
+    def __init__(self, image_shape, samples: int, val_samples: int, noise_std: float,
+                 families, seed: int = 0):
+        self.noise_std = float(noise_std)
+        self.clean = _unit_max(mixture(samples, tuple(image_shape), families, np.random.default_rng(seed)))
+        val = _unit_max(mixture(val_samples, tuple(image_shape), families, np.random.default_rng(seed + 1)))
+        gval = torch.Generator().manual_seed(seed + 2)
+        self.validation = (val + self.noise_std * torch.randn(val.shape, generator=gval), val)
+
+    @property
+    def samples(self) -> int:
+        """Training samples per epoch."""
+        return self.clean.shape[0]
+
+    def start_epoch(self, epoch: int) -> None:
+        """Nothing changes between epochs (noise is drawn per batch)."""
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noisy images and their clean versions, both (B, 1, Ny, Nx)."""
+        x = self.clean[idx]
+        return x + self.noise_std * torch.randn(x.shape, generator=gen), x
+
+
+def _unit_max(images: np.ndarray) -> torch.Tensor:
+    """(N, Ny, Nx) images -> (N, 1, Ny, Nx) float32 tensor, each divided by its maximum."""
+    t = torch.from_numpy(images.astype(np.float32))[:, None]
+    return t / t.flatten(1).amax(1).clamp_min(1e-30)[:, None, None, None]
