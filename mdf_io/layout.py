@@ -6,6 +6,7 @@ only after their shape is known to fit, and the data are checked to be present i
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -64,7 +65,7 @@ def read_layout(f, header) -> DataLayout:
             raise MDFNotSupportedError(path, DATA, f"{v} time samples per period (numSamplingPoints)",
                                        f"{shape[-2 if fast else -1]}: processed time-domain data "
                                        "are not supported")
-    _h5.check_shape(path, DATA, shape, expected)
+    _check_declared(path, shape, expected, fast)
     _check_dtype(path, ds, fourier)
     _h5.check_stored(f, DATA, ds)
     perm = None
@@ -79,9 +80,33 @@ def read_layout(f, header) -> DataLayout:
     if np.any((bg != 0) & (bg != 1)):
         raise MDFFormatError(path, "/measurement/isBackgroundFrame", "0 or 1 per frame",
                              f"values {np.unique(bg)[:5].tolist()}")
+    if header.calibration is not None:
+        _check_grid(path, header.calibration.size, int(np.sum(bg == 0)))
     return DataLayout(shape=(n, j, c, x), fourier=fourier, fast_frame_axis=fast,
                       background_corrected=flags["isBackgroundCorrected"],
                       frequency_selection=fs, frame_permutation=perm, is_background_frame=bg.astype(bool))
+
+
+_AXES = ("/acquisition/numFrames", "/acquisition/numPeriodsPerFrame",
+         "/acquisition/receiver/numChannels", None)
+
+
+def _check_declared(path, shape, expected, fast: bool) -> None:
+    """``/measurement/data`` has the declared shape; when only the frame, period or channel
+    count differs the error names the header field that declares it."""
+    if len(shape) == len(expected):
+        wrong = [i for i, (s, e) in enumerate(zip(shape, expected)) if s != e]
+        canonical = [(i + 1) % 4 if fast else i for i in wrong]  # fast: (J, C, X, N)
+        if len(wrong) == 1 and _AXES[canonical[0]]:
+            raise MDFFormatError(path, _AXES[canonical[0]], f"{shape[wrong[0]]} to match "
+                                 f"/measurement/data (shape {shape})", f"{expected[wrong[0]]}")
+    _h5.check_shape(path, DATA, shape, expected)
+
+
+def _check_grid(path, size, n_foreground: int) -> None:
+    if math.prod(size) != n_foreground:
+        raise MDFFormatError(path, "/calibration/size",
+                             f"a grid with {n_foreground} voxels (foreground frames)", f"{tuple(size)}")
 
 
 def _matches_except_samples(shape, expected, fast: bool) -> bool:

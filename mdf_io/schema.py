@@ -101,10 +101,10 @@ SECTIONS: tuple[Section, ...] = (
         Field("numPeriodsPerFrame", "num_periods_per_frame", "int", default=1, limit=_SIZE),
         Field("startTime", "start_time", "str", default="")), absent="model"),
     Section("/acquisition/drivefield", "acquisition.drivefield", (
-        Field("baseFrequency", "base_frequency", "float"),
+        Field("baseFrequency", "base_frequency", "float", limit=_POSITIVE),
         Field("cycle", "cycle", "float", default=0.0),
         Field("divider", "divider", "int[][]"),
-        Field("numChannels", "num_channels", "int"),
+        Field("numChannels", "num_channels", "int", limit=_SIZE),
         Field("phase", "phase", "float[][][]"),
         Field("strength", "strength", "float[][][]"),
         Field("waveform", "waveform", "str[][]")), absent="model"),

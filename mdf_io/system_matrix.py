@@ -1,7 +1,6 @@
 """Reading a calibration file as a (row-selected) :class:`~mdf_io.containers.SystemMatrix`."""
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
@@ -36,11 +35,7 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
                                  f"a {mdf.kind} file")
         header, lay = mdf.header, mdf.layout
         cal = header.calibration
-        grid = tuple(cal.size)
-        n_fg = int(np.sum(~lay.is_background_frame))
-        if n_fg != math.prod(grid):
-            raise MDFFormatError(path, "/calibration/size",
-                                 f"a grid with {n_fg} voxels (foreground frames)", f"{grid}")
+        grid = tuple(cal.size)  # product checked against the foreground frames by the layout
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         fg = np.flatnonzero(~lay.is_background_frame)
         bgf = np.flatnonzero(lay.is_background_frame)
