@@ -1,23 +1,39 @@
 """Exception types raised by :mod:`mdf_io`.
 
-Every error names the file, the field (HDF5 path) and what was expected versus found, so a
-user can fix the file without reading our code.
+Every error names the file, the field (HDF5 path) and what was expected versus found, on one
+line (whitespace and newlines of nested messages such as h5py error stacks or pydantic dumps
+are collapsed), so a user can fix the file without reading our code.
 """
 from __future__ import annotations
+
+import contextlib
+
+#: longest ``expected``/``found`` text kept in a message (the rest is elided)
+MAX_PART = 300
+
+
+def one_line(text, limit: int = MAX_PART) -> str:
+    """``text`` with runs of whitespace (newlines included) collapsed to one space, at most
+    ``limit`` characters."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 class MDFError(Exception):
     """Base class of every error raised while reading or writing MDF files."""
 
+    #: True when the error wraps an exception our checks did not anticipate (a safety net)
+    unexpected = False
+
     def __init__(self, path, field: str | None, expected: str, found: str):
-        self.path = str(path) if path is not None else "<memory>"
-        self.field = field
-        self.expected = expected
-        self.found = found
+        self.path = one_line(path, 1000) if path is not None else "<memory>"
+        self.field = one_line(field) if field else field
+        self.expected = one_line(expected)
+        self.found = one_line(found)
         where = f"{self.path}"
-        if field:
-            where += f": field '{field}'"
-        super().__init__(f"{where}: expected {expected}, found {found}")
+        if self.field:
+            where += f": field '{self.field}'"
+        super().__init__(f"{where}: expected {self.expected}, found {self.found}")
 
 
 class MDFFormatError(MDFError, ValueError):
@@ -34,3 +50,23 @@ class MDFMismatchError(MDFError, ValueError):
 
 class MDFWriteError(MDFError, OSError):
     """A file could not be written (it exists and overwrite=False, or the data are invalid)."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"TypeName: message"`` of ``exc`` on one line."""
+    return one_line(f"{exc.__class__.__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def reading(path, field: str | None = None):
+    """Safety net around reading ``path``: any exception that is not an :class:`MDFError`
+    (an h5py, numpy or decoding error our checks did not foresee) becomes an
+    :class:`MDFFormatError` naming the file, marked ``unexpected``."""
+    try:
+        yield
+    except MDFError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the net is the point
+        err = MDFFormatError(path, field, "a readable MDF v2 file", describe_exception(exc))
+        err.unexpected = True
+        raise err from exc

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reader import MDFFile
+from .errors import reading
+from .file import MDFFile
 
 
 def describe(path) -> str:
     """Multi-line description: kind, grid, FOV, frequencies, channels, frames, SNR range."""
-    with MDFFile(path) as mdf:
+    with reading(path), MDFFile(path) as mdf:
         kind = mdf.kind
         h = mdf.header
         lines = [f"file:        {path}", f"kind:        {kind}",
@@ -41,8 +42,8 @@ def describe(path) -> str:
                   f"frames:      {n} ({n - nbg} foreground, {nbg} background), {j} period(s) each",
                   f"background:  {'corrected' if lay.background_corrected else 'not corrected'}"]
         snr = mdf.snr()
-        if snr is not None:
-            fin = snr[np.isfinite(snr)]
+        fin = None if snr is None else snr[np.isfinite(snr)]
+        if fin is not None and fin.size:
             lines.append(f"SNR:         {fin.min():.3g} .. {fin.max():.3g} "
                          f"({int(np.sum(snr > 1.5))} rows > 1.5 of {snr.size})")
         return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""Writers of MDF v2 files. Every writer is atomic (temporary file, then rename) and refuses
-to replace an existing file unless ``overwrite=True``."""
+"""Writers of MDF v2 files. Every writer is atomic (:mod:`mdf_io.atomic`: temporary file, then
+an exclusive link or rename) and refuses to replace an existing file unless ``overwrite=True``.
+The metadata groups are written from the table in :mod:`mdf_io.schema`."""
 from __future__ import annotations
 
 import json
@@ -7,80 +8,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import _h5
+from . import _h5, schema
 from .containers import Measurement, Reconstruction, RowIndex, SystemMatrix
 from .errors import MDFWriteError
 from .metadata import Calibration, MDFHeader
-
-
-def _write_header(f, header: MDFHeader, *, with_acquisition: bool = True):
-    g = header.general
-    _h5.write_str(f, "version", g.version)
-    _h5.write_str(f, "uuid", g.uuid)
-    _h5.write_str(f, "time", g.time)
-    st = f.create_group("study")
-    _h5.write_str(st, "name", header.study.name)
-    st.create_dataset("number", data=np.int64(header.study.number))
-    _h5.write_str(st, "uuid", header.study.uuid)
-    _h5.write_str(st, "description", header.study.description)
-    ex = f.create_group("experiment")
-    e = header.experiment
-    _h5.write_str(ex, "name", e.name)
-    ex.create_dataset("number", data=np.int64(e.number))
-    _h5.write_str(ex, "uuid", e.uuid)
-    _h5.write_str(ex, "description", e.description)
-    _h5.write_str(ex, "subject", e.subject)
-    _h5.write_bool(ex, "isSimulation", e.is_simulation)
-    sc = f.create_group("scanner")
-    for name in ("facility", "manufacturer", "name", "operator", "topology"):
-        _h5.write_str(sc, name, getattr(header.scanner, name))
-    if header.tracer is not None:
-        t = header.tracer
-        tr = f.create_group("tracer")
-        for name in ("name", "batch", "vendor", "solute"):
-            _h5.write_str_array(tr, name, getattr(t, name))
-        tr.create_dataset("volume", data=np.asarray(t.volume, np.float64))
-        tr.create_dataset("concentration", data=np.asarray(t.concentration, np.float64))
-    if not with_acquisition:
-        return
-    a = header.acquisition
-    ac = f.create_group("acquisition")
-    ac.create_dataset("numAverages", data=np.int64(a.num_averages))
-    ac.create_dataset("numFrames", data=np.int64(a.num_frames))
-    ac.create_dataset("numPeriodsPerFrame", data=np.int64(a.num_periods_per_frame))
-    _h5.write_str(ac, "startTime", a.start_time)
-    d = a.drivefield
-    dg = ac.create_group("drivefield")
-    dg.create_dataset("baseFrequency", data=np.float64(d.base_frequency))
-    dg.create_dataset("cycle", data=np.float64(d.cycle))
-    dg.create_dataset("divider", data=np.asarray(d.divider, np.int64))
-    dg.create_dataset("numChannels", data=np.int64(d.num_channels))
-    dg.create_dataset("phase", data=np.asarray(d.phase, np.float64))
-    dg.create_dataset("strength", data=np.asarray(d.strength, np.float64))
-    _h5.write_str_array(dg, "waveform", d.waveform)
-    r = a.receiver
-    rg = ac.create_group("receiver")
-    rg.create_dataset("bandwidth", data=np.float64(r.bandwidth))
-    rg.create_dataset("numChannels", data=np.int64(r.num_channels))
-    rg.create_dataset("numSamplingPoints", data=np.int64(r.num_sampling_points))
-    _h5.write_str(rg, "unit", r.unit)
-    if r.data_conversion_factor is not None:
-        rg.create_dataset("dataConversionFactor", data=np.asarray(r.data_conversion_factor, np.float64))
-    if r.induction_factor is not None:
-        rg.create_dataset("inductionFactor", data=np.asarray(r.induction_factor, np.float64))
-
-
-def _write_calibration(f, cal: Calibration, snr: Optional[np.ndarray]):
-    cg = f.create_group("calibration")
-    _h5.write_str(cg, "method", cal.method)
-    cg.create_dataset("size", data=np.asarray(cal.size, np.int64))
-    _h5.write_str(cg, "order", cal.order)
-    cg.create_dataset("fieldOfView", data=np.asarray(cal.field_of_view, np.float64))
-    cg.create_dataset("fieldOfViewCenter", data=np.asarray(cal.field_of_view_center, np.float64))
-    if cal.delta_sample_size is not None:
-        cg.create_dataset("deltaSampleSize", data=np.asarray(cal.delta_sample_size, np.float64))
-    if snr is not None:
-        cg.create_dataset("snr", data=np.asarray(snr, np.float64))
 
 
 def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
@@ -140,9 +71,9 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
     if fast_frame_axis:
         stored = np.moveaxis(stored, 0, -1)
     with _h5.atomic_h5(path, overwrite=overwrite) as f:
-        _write_header(f, header)
-        if header.calibration is not None:
-            _write_calibration(f, header.calibration, snr)
+        schema.write_header(f, header)
+        if header.calibration is not None and snr is not None:
+            f["calibration"].create_dataset("snr", data=np.asarray(snr, np.float64))
         _write_user_fields(f, path, user_fields)
         mg = f.create_group("measurement")
         mg.create_dataset("data", data=np.ascontiguousarray(stored), compression=compression,
@@ -258,7 +189,7 @@ def write_reconstruction(path, recon: Reconstruction, *, overwrite: bool = False
     if images.size != q * p:
         raise MDFWriteError(path, "/reconstruction/data", f"{q} x {p} voxels", f"shape {images.shape}")
     with _h5.atomic_h5(path, overwrite=overwrite) as f:
-        _write_header(f, recon.header)
+        schema.write_header(f, recon.header, calibration=False)
         rg = f.create_group("reconstruction")
         rg.create_dataset("data", data=images.reshape(q, p, 1))
         rg.create_dataset("size", data=np.asarray(recon.grid, np.int64))

@@ -23,7 +23,7 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     with MDFFile(path) as mdf:
         rows = selected_rows_of_file(mdf, crit)
         total = mdf.layout.shape[1] * mdf.layout.shape[2] * mdf.available_frequency_indices.size
-    sm = read_system_matrix(path, rows=rows, subtract_background=subtract_background)
+        sm = read_system_matrix(mdf, rows=rows, subtract_background=subtract_background)
     sm.selection = dict(crit.as_dict(), num_rows=len(rows), num_rows_total=int(total))
     return sm
 

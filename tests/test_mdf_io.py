@@ -236,3 +236,85 @@ def test_fingerprint_survives_mdf_round_trip_but_not_gain(tmp_path, small_sim):
     scaled = small_sim.calibration.take_rows(np.arange(small_sim.calibration.num_rows))
     scaled.matrix = scaled.matrix * 1.001
     assert scaled.fingerprint() != back.fingerprint()
+
+
+def test_read_system_matrix_from_open_file_matches_path(tmp_path, small_sim):
+    small_sim.write(tmp_path / "sm.mdf")
+    with mdf_io.MDFFile(tmp_path / "sm.mdf") as mdf:
+        rows = mdf.available_rows().take(np.arange(10, 30))
+        from_open = read_system_matrix(mdf, rows=rows)
+        assert mdf.h5.id.valid  # left open
+    from_path = read_system_matrix(tmp_path / "sm.mdf", rows=rows)
+    np.testing.assert_array_equal(from_open.matrix, from_path.matrix)
+    np.testing.assert_array_equal(from_open.snr, from_path.snr)
+
+
+def test_schema_table_round_trips_every_header_field(tmp_path, rng):
+    from mdf_io import schema
+    sm = _sm(rng)
+    h = sm.header.model_copy(deep=True)
+    h.tracer = mdf_io.Tracer(name=["a", "b"], batch=["1", "2"], vendor=["v", "w"], volume=[1.0, 2.0],
+                             concentration=[3.0, 4.0], solute=["Fe", "Fe"])
+    h.acquisition.receiver.data_conversion_factor = [[2.0, 0.5]] * 2
+    h.acquisition.receiver.induction_factor = [1.0, 2.0]
+    h.calibration = mdf_io.Calibration(method="hybrid", size=(3, 2, 1), delta_sample_size=(1e-3, 1e-3, 0.0))
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        schema.write_header(f, h)
+    with h5py.File(tmp_path / "h.h5", "r") as f:
+        back = schema.read_header(f)
+    assert back == h
+    paths = {s.group.rstrip("/") + "/" + fl.name for s in schema.SECTIONS for fl in s.fields}
+    assert "/acquisition/receiver/numSamplingPoints" in paths and "/calibration/size" in paths
+
+
+def test_atomic_outputs_all_or_none_and_no_clobber(tmp_path):
+    import os
+    from mdf_io import atomic_output, atomic_outputs
+    with atomic_output(tmp_path / "a.txt") as tmp:
+        tmp.write_text("one")
+    assert (tmp_path / "a.txt").read_text() == "one"
+    assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    with pytest.raises(MDFWriteError, match="exist"):
+        with atomic_output(tmp_path / "a.txt") as tmp:
+            tmp.write_text("two")
+    with pytest.raises(RuntimeError):
+        with atomic_outputs([tmp_path / "b.mdf", tmp_path / "b.png"]) as (t1, t2):
+            t1.write_text("x")
+            raise RuntimeError("boom")
+    with pytest.raises(MDFWriteError, match="exist"):  # second name taken meanwhile: neither appears
+        with atomic_outputs([tmp_path / "c.mdf", tmp_path / "c.png"]) as (t1, t2):
+            (tmp_path / "c.png").write_text("someone else")
+    assert not (tmp_path / "c.mdf").exists() and (tmp_path / "c.png").read_text() == "someone else"
+    with atomic_outputs([tmp_path / "a.txt", tmp_path / "d.png"], overwrite=True) as (t1, t2):
+        t1.write_text("new")
+        t2.write_text("png")
+    assert (tmp_path / "a.txt").read_text() == "new"
+    for bad, match in ((tmp_path, "directory"), (tmp_path / "missing" / "x.mdf", "parent")):
+        with pytest.raises(MDFWriteError, match=match):
+            with atomic_output(bad):
+                pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "c.png", "d.png"]
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir()) and os.path.isfile(tmp_path / "d.png")
+
+
+def test_atomic_output_cleans_up_on_sigterm(tmp_path):
+    import subprocess
+    import sys
+    code = ("import os, signal, sys, time\n"
+            "from mdf_io import atomic_output\n"
+            "with atomic_output(sys.argv[1]) as tmp:\n"
+            "    tmp.write_text('partial')\n"
+            "    print('ready', flush=True)\n"
+            "    time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out.mdf")], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.terminate()
+    assert proc.wait(timeout=20) == 143
+    assert list(tmp_path.iterdir()) == []
+
+
+def _umask():
+    import os
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

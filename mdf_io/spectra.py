@@ -1,0 +1,106 @@
+"""Spectra from ``/measurement/data``: only the frames and frequencies asked for are read.
+
+Time-domain data are converted (``dataConversionFactor``, then rfft over one period); stored
+frequency-domain data are returned as complex128. All functions take an open
+:class:`~mdf_io.file.MDFFile`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import _h5
+from .errors import MDFFormatError, MDFMismatchError
+from .geometry import RowIndex
+from .layout import DATA
+
+
+def positions_in(mdf, frequency_indices) -> np.ndarray:
+    """Stored position of each full-spectrum frequency index; :class:`MDFMismatchError` if
+    some are not stored. Works for a frequency selection in any order."""
+    avail = mdf.available_frequency_indices
+    kwant = np.asarray(frequency_indices, dtype=np.int64).ravel()
+    order = np.argsort(avail, kind="stable")
+    pos = np.clip(np.searchsorted(avail[order], kwant), 0, max(avail.size - 1, 0))
+    if avail.size == 0 or np.any(avail[order][pos] != kwant):
+        raise MDFMismatchError(mdf.path, "/measurement/frequencySelection",
+                               "the requested frequency indices to be stored in the file",
+                               "some are missing")
+    return order[pos]
+
+
+def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
+                 frequency_indices: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Spectra of ``frames`` (acquisition order, 0-based; default all) at full-spectrum
+    ``frequency_indices`` (default all available), complex128 (n, J, C, k)."""
+    lay = mdf.layout
+    n = lay.num_frames
+    frames = np.arange(n) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
+    if frames.size and (frames.min() < 0 or frames.max() >= n):
+        raise MDFFormatError(mdf.path, DATA, f"frame indices in 0..{n - 1}",
+                             f"{frames.min()}..{frames.max()}")
+    stored = frames
+    if lay.frame_permutation is not None:
+        inverse = np.empty(n, np.int64)
+        inverse[lay.frame_permutation] = np.arange(n)
+        stored = inverse[frames]
+    kpos = None if frequency_indices is None else positions_in(mdf, frequency_indices)
+    f = mdf.h5
+    ds = _h5.require(f, DATA)
+    if lay.fourier:
+        out = _complex(_read_subset(f, ds, stored, kpos, lay.fast_frame_axis))
+    else:
+        raw = _read_subset(f, ds, stored, None, lay.fast_frame_axis).astype(np.float64)
+        dcf = mdf.header.acquisition.receiver.data_conversion_factor
+        if dcf is not None:
+            dcf = np.asarray(dcf, np.float64)
+            _h5.check_shape(mdf.path, "/acquisition/receiver/dataConversionFactor",
+                            dcf.shape, (lay.shape[2], 2))
+            raw = raw * dcf[None, None, :, 0, None] + dcf[None, None, :, 1, None]
+        spectra = np.fft.rfft(raw, axis=-1)
+        out = spectra if kpos is None else spectra[..., np.asarray(frequency_indices, np.int64).ravel()]
+    _h5.check_finite(mdf.path, DATA, out)
+    return out
+
+
+def read_rows(mdf, frames, rows: RowIndex) -> np.ndarray:
+    """Spectra of ``frames`` (acquisition order) at ``rows``: complex128 (n, R), reading only
+    the frequencies the rows need."""
+    k_needed = np.unique(rows.frequency_index)
+    kmap = np.searchsorted(k_needed, rows.frequency_index)
+    return read_spectra(mdf, frames, k_needed)[:, rows.period, rows.channel, kmap]
+
+
+def _complex(raw: np.ndarray) -> np.ndarray:
+    if raw.dtype.names:
+        return raw["r"].astype(np.float64) + 1j * raw["i"].astype(np.float64)
+    return raw.astype(np.complex128)
+
+
+def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], fast: bool) -> np.ndarray:
+    """Read stored frames and frequency positions, returning canonical (n, J, C, k).
+
+    h5py accepts one increasing index list per read, so the more selective axis is read from
+    disk with it and the other is indexed in memory.
+    """
+    n_total = ds.shape[-1] if fast else ds.shape[0]
+    frame_order = np.argsort(stored_frames)
+    sorted_frames = stored_frames[frame_order]
+    unique_frames, inv_f = np.unique(sorted_frames, return_inverse=True)
+    frame_fraction = unique_frames.size / max(n_total, 1)
+    k_total = ds.shape[2]
+    k_fraction = 1.0 if kpos is None else np.unique(kpos).size / max(k_total, 1)
+    if kpos is not None and k_fraction < frame_fraction:
+        uk, inv_k = np.unique(kpos, return_inverse=True)
+        block = _h5.read(f, DATA, ds, np.s_[:, :, uk, :] if fast else np.s_[:, :, :, uk])
+        block = block[..., inv_k, :][..., unique_frames] if fast else block[unique_frames][..., inv_k]
+    else:
+        block = _h5.read(f, DATA, ds, np.s_[..., unique_frames] if fast else np.s_[unique_frames])
+        if kpos is not None:
+            block = block[:, :, kpos, :] if fast else block[..., kpos]
+    if fast:
+        block = np.moveaxis(block, -1, 0)
+    out = np.empty_like(block)
+    out[frame_order] = block[inv_f]
+    return out

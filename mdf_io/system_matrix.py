@@ -1,0 +1,60 @@
+"""Reading a calibration file as a (row-selected) :class:`~mdf_io.containers.SystemMatrix`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .containers import SystemMatrix
+from .errors import MDFFormatError, reading
+from .file import opened
+from .geometry import RowIndex
+from .measurement import minus_background
+from .spectra import positions_in
+
+
+def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None,
+                       frequency_indices=None, subtract_background: bool = True) -> SystemMatrix:
+    """Read a calibration file as a :class:`SystemMatrix` (R x P complex128).
+
+    Args:
+        source: MDF v2 calibration file (``/calibration`` and ``/measurement`` groups): a path,
+            or an already open :class:`~mdf_io.file.MDFFile` (left open), e.g. the one the
+            rows were selected from, so the file is opened once.
+        rows: read only these (period, channel, frequency) rows (e.g. after SNR selection);
+            only the frequencies they need are loaded from disk.
+        channels, frequency_indices: alternatively keep these receive channels (0-based) and
+            full-spectrum frequency indices.
+        subtract_background: if the file holds background frames and is not background
+            corrected, subtract their mean from every voxel frame (MDF guidance).
+    """
+    with reading(getattr(source, "path", source)), opened(source) as mdf:
+        path = mdf.path
+        if mdf.kind != "calibration":
+            raise MDFFormatError(path, "/calibration", "a calibration (system-matrix) file",
+                                 f"a {mdf.kind} file")
+        header, lay = mdf.header, mdf.layout
+        cal = header.calibration
+        grid = tuple(cal.size)  # product checked against the foreground frames by the layout
+        wanted = mdf.wanted_rows(rows, channels, frequency_indices)
+        fg = np.flatnonzero(~lay.is_background_frame)
+        bgf = np.flatnonzero(lay.is_background_frame)
+        flat = mdf.read_rows(np.concatenate([fg, bgf]), wanted)  # (n, R)
+        matrix = flat[: fg.size]
+        corrected = lay.background_corrected
+        if subtract_background and bgf.size and not corrected:
+            matrix = minus_background(matrix, flat[fg.size:])
+            corrected = True
+        snr_full = mdf.snr()
+        if snr_full is None:
+            snr = np.full(len(wanted), np.inf)
+        else:
+            snr = snr_full[wanted.period, wanted.channel, positions_in(mdf, wanted.frequency_index)]
+        rx = header.acquisition.receiver
+        return SystemMatrix(matrix=np.ascontiguousarray(matrix.T), rows=wanted,
+                            frequencies=mdf.frequencies[wanted.frequency_index], snr=snr,
+                            grid=grid, fov=np.array(cal.field_of_view),
+                            center=np.array(cal.field_of_view_center), bandwidth=rx.bandwidth,
+                            num_sampling_points=rx.num_sampling_points, header=header,
+                            background_corrected=corrected,
+                            source=str(getattr(source, "path", source)))
