@@ -5,7 +5,9 @@ Starting from x0, solve a few ADMM iterations of::
     min_x ½||A x - b||² + μ/2 ||x - x0||² (+ τ TV(x)),   x >= 0
 
 on the scaled operator (μ, τ relative to ||A||_F²/P, like the ADMM baselines), warm-started at
-x0 and using the x-update factorisation the operator caches. μ -> ∞ returns x0 (projected onto
+x0 and using the x-update factorisation the operator caches. With a noise estimate, μ can follow
+the noise per frame (:func:`noise_adaptive_mu`): the noisier the data, the more the start image
+is trusted. μ -> ∞ returns x0 (projected onto
 x >= 0); μ -> 0 tends to the non-negative least-squares fit of the data.
 """
 from __future__ import annotations
@@ -16,22 +18,37 @@ from .admm import admm
 from .priors import NonNegative, Proximity, TotalVariation, project_nonneg
 
 
-def refine(op, spectra: np.ndarray, x0: np.ndarray, *, mu: float, iterations: int, tv: float = 0.0,
+def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_error: float) -> np.ndarray:
+    """Per-frame μ (F,) of the MAP reading of the refinement: data noise variance over the
+    variance of the start image's error, both in the scaled units of :func:`refine`.
+
+    ``sigma``: noise σ of the complex spectra (scalar, (R,) or (F, R)); the start image is
+    assumed wrong by ``relative_error`` times its maximum (RMS per voxel), so
+    ``μ = mean_r(σ_r²)/2 / (relative_error · max x0)²`` (scales cancel: μ is unit-free).
+    """
+    sig2 = np.broadcast_to(np.asarray(sigma, np.float64) ** 2, np.shape(spectra)).mean(axis=1)
+    peak = np.maximum(np.max(np.asarray(x0, np.float64), axis=1), 1e-300)
+    return (sig2 / 2 / op.scale ** 2) / (relative_error * peak) ** 2
+
+
+def refine(op, spectra: np.ndarray, x0: np.ndarray, *, mu, iterations: int, tv: float = 0.0,
            rho: float = 1.0, nonneg: bool = True) -> np.ndarray:
     """Refine images ``x0`` (F, P) towards the data ``spectra`` (F, R complex); returns (F, P).
 
     Args:
         op: the :class:`~mpirecon.operator.SystemOperator` (numpy backend) of the bound matrix.
-        mu: weight of the pull towards x0; tv: weight of an optional TV term; rho: ADMM penalty.
+        mu: weight of the pull towards x0, a scalar or one per frame (F,) (e.g. from
+            :func:`noise_adaptive_mu`); tv: weight of an optional TV term; rho: ADMM penalty.
         iterations: ADMM iterations (0 returns x0, projected if ``nonneg``).
     """
     x0 = np.asarray(x0, dtype=op.dtype)
-    if iterations == 0 or not np.isfinite(mu):
+    mu = np.asarray(mu, dtype=np.float64)
+    if iterations == 0 or not np.all(np.isfinite(mu)):
         return project_nonneg(x0) if nonneg else x0
     b = op.data(spectra)
     s = op.frame_scales(b).astype(b.dtype)
     anchor = x0.T / s
-    terms = [Proximity(anchor, float(mu))] + ([NonNegative()] if nonneg else [])
+    terms = [Proximity(anchor, mu if mu.ndim else float(mu))] + ([NonNegative()] if nonneg else [])
     if tv > 0:
         terms.append(TotalVariation(float(tv), ndim=len(op.image_shape)))
     z = admm(op, b / s, terms, rho, iterations, x_init=project_nonneg(anchor) if nonneg else anchor)

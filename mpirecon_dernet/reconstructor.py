@@ -10,7 +10,7 @@ from pydantic import Field
 from mdf_io import Geometry, SystemMatrix
 from mpirecon.learning.weights import WeightsError, error_line, load_weights
 from mpirecon.operator import operator_for
-from mpirecon.refine import refine
+from mpirecon.refine import noise_adaptive_mu, refine
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
@@ -22,7 +22,11 @@ class DERnetConfig(ReconstructorConfig):
     dtype: str = Field("float32", pattern="^(float32|float64)$")
     refine: bool = Field(False, description="data-consistent refinement of the network image "
                                             "(needs the system matrix; see mpirecon.refine)")
-    refine_mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P)")
+    refine_mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P), "
+                                                     "used when no noise estimate is known or refine_error is unset")
+    refine_error: Optional[float] = Field(None, gt=0, description="expected RMS error of the network image relative "
+                                                                  "to its maximum: with a noise estimate, the pull "
+                                                                  "follows each frame's noise (MAP weight)")
     refine_iterations: int = Field(20, ge=0, le=10000, description="ADMM iterations of the refinement")
     refine_tv: float = Field(0.0, ge=0, description="weight of an optional TV term in the refinement")
 
@@ -106,7 +110,10 @@ class DERnetReconstructor(Reconstructor):
         if self.system_matrix is None:
             raise ReconstructorError("dernet: refine=true needs the system matrix (--sm / bind(sm))")
         op = operator_for(self.system_matrix, "float64")
-        return refine(op, spectra, images, mu=cfg.refine_mu, iterations=cfg.refine_iterations, tv=cfg.refine_tv)
+        mu = cfg.refine_mu
+        if cfg.refine_error is not None and self.noise is not None:
+            mu = noise_adaptive_mu(op, spectra, images, self.noise.sigma, cfg.refine_error)
+        return refine(op, spectra, images, mu=mu, iterations=cfg.refine_iterations, tv=cfg.refine_tv)
 
     def _network(self, spectra: np.ndarray) -> np.ndarray:
         """The network's images (F, P) of spectra (F, R), in batches of ``batch_size``."""

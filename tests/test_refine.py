@@ -57,3 +57,17 @@ def test_dernet_refine_option(small_sm, tmp_path):
     assert np.all(_residual(op, b, near.reshape(2, -1)) < _residual(op, b, plain.reshape(2, -1)))
     with pytest.raises(ReconstructorError, match="needs the system matrix"):
         load_reconstructor("dernet", weights=path, refine=True).reconstruct(b)
+
+
+def test_noise_adaptive_pull_follows_the_noise(case):
+    from mpirecon.refine import noise_adaptive_mu
+    op, b, x0 = case
+    mu1 = noise_adaptive_mu(op, b, x0, 0.1, 0.1)
+    mu2 = noise_adaptive_mu(op, b, x0, 0.2, 0.1)
+    np.testing.assert_allclose(mu2, 4 * mu1)  # the noisier the data, the stronger the pull
+    np.testing.assert_allclose(noise_adaptive_mu(op, b, x0, 0.1, 0.2), mu1 / 4)
+    assert mu1.shape == (3,)
+    per_frame = noise_adaptive_mu(op, b, x0, np.array([[0.1], [0.2], [0.1]]) * np.ones((3, b.shape[1])), 0.1)
+    np.testing.assert_allclose(per_frame, mu1 * [1, 4, 1])
+    strong = refine(op, b, x0, mu=mu1 * 1e9, iterations=30)
+    np.testing.assert_allclose(strong, x0, atol=1e-6 * x0.max())  # vector mu is applied per frame
