@@ -1,0 +1,1 @@
+"""Learned and network-based baselines (need torch)."""
