@@ -9,7 +9,9 @@
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
   on phantom families never used for training. This is what a scanner user gets.
 
-``paper`` and ``realistic`` run by default. Classical parameters are tuned per SNR and protocol
+``paper`` and ``realistic`` run by default. Every method gets the per-frame noise level of the
+signals (what empty-scanner frames tell a user; only the noise-aware, e.g. dip's discrepancy
+stop, read it). Classical parameters are tuned per SNR and protocol
 on a separate validation split (small grid search, maximising mean PSNR, recorded); learned
 methods use one weights file for all SNRs.
 """
@@ -99,11 +101,14 @@ def method_class(entry: str):
 
 
 def usable_methods(cfg: BenchConfig) -> list[str]:
-    """Requested methods, or every registered one whose needs are met (weights given)."""
+    """Requested methods, or every registered one whose needs are met (weights given) and that
+    is not left out of the default list (``Capabilities.in_default_bench``, e.g. the slow dip)."""
     names = cfg.methods or list_reconstructors()
     out = []
     for name in names:
         cls = method_class(name)
+        if not cfg.methods and not cls.capabilities.in_default_bench:
+            continue
         if cls.capabilities.needs_weights and name not in cfg.weights:
             if cfg.methods:
                 raise ValueError(f"method '{name}' needs --weights {name}=FILE")
@@ -129,18 +134,24 @@ def _grid(name: str) -> list[dict]:
 
 
 def _data(protocol, cfg, sim, sm_sel, snr, n, seed):
-    """Test or validation split: signals (n, R), images (n, Ny, Nx), phantom family of each (n,)."""
+    """Test or validation split: spectra (n, R), images (n, Ny, Nx), the per-frame noise level
+    σ (n, R) of the spectra, as a scanner user estimates it from empty-scanner frames (here: the
+    RMS of the simulated noise of each frame, model mismatch excluded), and the phantom family of
+    each sample (n,)."""
     rng = np.random.default_rng(seed)
     shape = sm_sel.image_shape
     if protocol in ("paper", "holdout"):
         families = cfg.training_families if protocol == "paper" else cfg.holdout_families
         recipe = SignalRecipe(n, (snr, snr), families, seed, chunk_size=max(n, 1))
         sig, img, _, fams = generate_chunk(sm_sel.matrix, shape, recipe, 0, labels=True)
-        return sig, img, fams
-    images, fams = mixture(n, shape, cfg.holdout_families, rng, labels=True)
-    full = realistic_signals(sim, images, snr, rng)
-    pos = sim.calibration.rows.positions_of(sm_sel.rows)
-    return full[:, pos], images, fams
+        clean = img.reshape(n, -1) @ sm_sel.matrix.T
+    else:
+        img, fams = mixture(n, shape, cfg.holdout_families, rng, labels=True)
+        pos = sim.calibration.rows.positions_of(sm_sel.rows)
+        sig = realistic_signals(sim, img, snr, rng)[:, pos]
+        clean = img.reshape(n, -1) @ sim.physics.matrix[pos].T
+    sigma = np.sqrt(np.mean(np.abs(sig - clean) ** 2, axis=1, keepdims=True))
+    return sig, img, np.broadcast_to(sigma, sig.shape), fams
 
 
 def by_family(values: np.ndarray, families: np.ndarray) -> dict:
@@ -172,31 +183,33 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
         proto = results["protocols"].setdefault(protocol, {})
         for si, snr in enumerate(cfg.snr_levels):
             seed = cfg.seed + 1000 * pi + 10 * si
-            test_sig, test_img, test_fam = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
-            val_sig, val_img, _ = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
+            all_test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
+            val_sig, val_img, val_noise, _ = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
             level = proto.setdefault(f"{snr:g}", {})
             for name in methods:
                 cls = method_class(name)
+                test_sig, test_img, test_noise, test_fam = (a[:cls.capabilities.bench_test_samples] for a in all_test)
                 tuned, tuning = {}, []
                 t_tune = time.perf_counter()
                 if cfg.tune and not cls.capabilities.needs_weights and len(_grid(name)) > 1:
                     base = _make(name, sm_sel, {}, cfg)
                     for params in _grid(name):  # with_params shares the operator's cached set-up
                         r = base.with_params(**params)
-                        score = float(np.mean(metrics.psnr(r.reconstruct(val_sig).images, val_img)))
+                        score = float(np.mean(metrics.psnr(r.reconstruct(val_sig, noise=val_noise).images, val_img)))
                         tuning.append({"params": params, "val_psnr": score})
                     tuned = max(tuning, key=lambda t: t["val_psnr"])["params"]
                 tuning_seconds = time.perf_counter() - t_tune
                 recon = _make(name, sm_sel, tuned, cfg)
-                recon.reconstruct(test_sig[:2])  # warm-up (lazy allocations, threads)
+                recon.reconstruct(test_sig[:2], noise=test_noise[:2])  # warm-up (lazy allocations, threads)
                 t0 = time.perf_counter()
-                res = recon.reconstruct(test_sig)
+                res = recon.reconstruct(test_sig, noise=test_noise)
                 per_frame = (time.perf_counter() - t0) / test_sig.shape[0]
                 t1 = time.perf_counter()
-                recon.reconstruct(test_sig[:1])
+                recon.reconstruct(test_sig[:1], noise=test_noise[:1])
                 single = time.perf_counter() - t1
                 psnrs, ssims = metrics.psnr(res.images, test_img), metrics.ssim(res.images, test_img)
                 entry = {"parameters": recon.parameters, "weights": cfg.weights.get(name), "tuning": tuning,
+                         "test_samples": int(test_sig.shape[0]),
                          "nrmse": metrics.summarize(metrics.nrmse(res.images, test_img)),
                          "psnr": metrics.summarize(psnrs), "ssim": metrics.summarize(ssims),
                          "psnr_by_family": by_family(psnrs, test_fam), "ssim_by_family": by_family(ssims, test_fam),
@@ -204,7 +217,8 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                          "tuning_seconds": tuning_seconds}
                 if tuning:
                     default = _make(name, sm_sel, {}, cfg)
-                    entry["psnr_defaults"] = metrics.summarize(metrics.psnr(default.reconstruct(test_sig).images, test_img))
+                    entry["psnr_defaults"] = metrics.summarize(metrics.psnr(
+                        default.reconstruct(test_sig, noise=test_noise).images, test_img))
                 level[name] = entry
                 if snr == cfg.example_snr:
                     examples.setdefault(protocol, {"truth": test_img[:6], "rows": {}, "psnr": {}})
@@ -213,7 +227,9 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                 bar.update(1, protocol=protocol, snr=snr, method=name)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     for protocol, ex in examples.items():
-        comparison_grid(out / f"examples_{protocol}.png", ex["truth"], ex["rows"], psnrs=ex["psnr"])
+        n = min(len(r) for r in ex["rows"].values())  # methods with fewer test samples cap the columns
+        comparison_grid(out / f"examples_{protocol}.png", ex["truth"][:n], {m: r[:n] for m, r in ex["rows"].items()},
+                        psnrs={m: p[:n] for m, p in ex["psnr"].items()})
     for protocol in protocols:
         series = {m: ([results["protocols"][protocol][f"{s:g}"][m]["psnr"]["mean"] for s in cfg.snr_levels],
                       [results["protocols"][protocol][f"{s:g}"][m]["psnr"]["std"] for s in cfg.snr_levels])
@@ -235,6 +251,10 @@ def results_markdown(results: dict, methods: list[str]) -> str:
              + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if k in ("mpirecon", "torch", "numpy")), ""]
     for note in results.get("notes", []):
         lines += [f"> {note}", ""]
+    fewer = {m: e["test_samples"] for levels in results["protocols"].values() for entries in levels.values()
+             for m, e in entries.items() if e.get("test_samples", cfg["test_samples"]) < cfg["test_samples"]}
+    for m, n in sorted(fewer.items()):
+        lines += [f"> {m}: {n} test samples per SNR (a slow method; the paper's Table 3 used 50).", ""]
     for protocol, levels in results["protocols"].items():
         desc = PROTOCOL_DESCRIPTIONS.get(protocol, protocol)
         lines += [f"## Protocol `{protocol}`: {desc}", "", "PSNR (dB), mean ± std:", "",
@@ -250,11 +270,11 @@ def results_markdown(results: dict, methods: list[str]) -> str:
                 f"{e[m][metric]['mean']:{fmt}} ± {e[m][metric]['std']:{fmt}}" for m in methods) + " |")
         lines.append("| PSNR with defaults | " + " | ".join(
             (f"{e[m]['psnr_defaults']['mean']:.2f}" if "psnr_defaults" in e[m] else "-") for m in methods) + " |")
-        fams = sorted(e[methods[0]].get("psnr_by_family", {}))
+        fams = sorted({f for m in methods for f in e[m].get("psnr_by_family", {})})
         for fam in fams:
             lines.append(f"| PSNR {fam} | " + " | ".join(
-                f"{e[m]['psnr_by_family'][fam]['mean']:.2f} (SSIM {e[m]['ssim_by_family'][fam]['mean']:.3f})"
-                for m in methods) + " |")
+                (f"{e[m]['psnr_by_family'][fam]['mean']:.2f} (SSIM {e[m]['ssim_by_family'][fam]['mean']:.3f})"
+                 if fam in e[m].get("psnr_by_family", {}) else "-") for m in methods) + " |")
         lines.append("| ms/frame (batch) | " + " | ".join(f"{1e3 * e[m]['seconds_per_frame_batch']:.3f}" for m in methods) + " |")
         lines.append("| ms (single frame) | " + " | ".join(f"{1e3 * e[m]['seconds_single_frame']:.2f}" for m in methods) + " |")
         lines.append("")

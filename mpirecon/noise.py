@@ -20,16 +20,19 @@ class NoiseEstimate:
     """Per-row noise standard deviation of complex spectra.
 
     Attributes:
-        sigma: (R,) float64, ``sqrt(E|n_r|²)`` in the measurement's units, rows as the geometry's.
+        sigma: (R,) float64, ``sqrt(E|n_r|²)`` in the measurement's units, rows as the geometry's;
+            or (F, R) when frames have different noise levels (e.g. simulated at a fixed SNR).
         source: ``"given"``, ``"measurement background frames"`` or ``"calibration snr"``.
     """
 
     sigma: np.ndarray
     source: str
 
-    def expected_residual(self) -> float:
-        """Expected ``||n||²`` of one frame: ``Σ_r σ_r²`` (the discrepancy-principle target)."""
-        return float(np.sum(self.sigma ** 2))
+    def expected_residual(self):
+        """Expected ``||n||²`` of one frame: ``Σ_r σ_r²`` (the discrepancy-principle target); a float,
+        or (F,) for per-frame σ."""
+        energy = np.sum(self.sigma ** 2, axis=-1)
+        return float(energy) if np.ndim(energy) == 0 else energy
 
     def summary(self) -> dict:
         """JSON-ready description (recorded with results)."""
@@ -65,7 +68,7 @@ def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = Non
     Args:
         measurement: a :class:`mdf_io.Measurement` already matched to the geometry's rows.
         system_matrix: the bound (selected) system matrix, for the SNR fallback.
-        given: a :class:`NoiseEstimate`, a scalar σ or an (R,) array of σ.
+        given: a :class:`NoiseEstimate`, a scalar σ, an (R,) array of σ or (F, R) per frame.
         num_rows: R, to broadcast a scalar ``given``.
     """
     if isinstance(given, NoiseEstimate):

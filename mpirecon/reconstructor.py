@@ -54,6 +54,8 @@ class Capabilities:
     needs_system_matrix: False when trained weights carry the geometry (``--sm`` optional).
     needs_weights: a weights file is required. supports_batches: many frames per call.
     supports_gpu: ``device='cuda'`` is accepted. trainable: :meth:`Reconstructor.train` exists.
+    in_default_bench: ``mpirecon bench`` without ``--methods`` includes it (False for very slow ones).
+    bench_test_samples: at most this many test samples per SNR in the bench (None: all).
     """
 
     needs_system_matrix: bool = True
@@ -61,6 +63,8 @@ class Capabilities:
     supports_batches: bool = True
     supports_gpu: bool = False
     trainable: bool = False
+    in_default_bench: bool = True
+    bench_test_samples: Optional[int] = None
 
 
 @dataclass
@@ -69,6 +73,7 @@ class ReconstructionResult:
 
     images: real array (frames, *image_shape*) — (F, Ny, Nx) for 2D grids.
     seconds: wall time of the solve (set-up excluded).
+    extra: what the method reports about this solve (e.g. iterations used per frame).
     noise: the noise estimate the solve saw, if any.
     """
 
@@ -124,7 +129,9 @@ class Reconstructor(ABC):
     Subclasses set ``name``, ``description``, ``Config``, ``capabilities`` and implement
     :meth:`_setup` (once per system matrix) and :meth:`_solve` (per batch of frames).
     During :meth:`_solve`, ``self.noise`` holds the frames' :class:`~mpirecon.noise.NoiseEstimate`
-    (or None) and ``self.operator`` the shared :class:`~mpirecon.operator.SystemOperator`.
+    (or None) and ``self.operator`` the shared :class:`~mpirecon.operator.SystemOperator`;
+    what :meth:`_solve` puts in ``self.solve_info`` (a dict, emptied before each solve) becomes
+    the result's ``extra``.
     A trainable method sets ``capabilities.trainable``, ``TrainSettings`` and implements :meth:`train`.
     """
 
@@ -141,6 +148,7 @@ class Reconstructor(ABC):
         self.system_matrix: Optional[SystemMatrix] = None
         self.geometry: Optional[Geometry] = None
         self.noise: Optional[NoiseEstimate] = None
+        self.solve_info: dict = {}
         self.weights = weights
         if weights is None and self.capabilities.needs_weights:
             raise ReconstructorError(f"{self.name}: needs weights=... (see `mpirecon methods`)")
@@ -237,7 +245,7 @@ class Reconstructor(ABC):
         Args:
             measurement: a :class:`mdf_io.Measurement` (its rows are matched to the geometry's),
                 or complex spectra (R,) or (F, R) already in the geometry's row order.
-            noise: the noise level if known: a NoiseEstimate, σ or (R,) σ; else it is estimated
+            noise: the noise level if known: a NoiseEstimate, σ, (R,) σ or (F, R) σ per frame; else it is estimated
                 from the measurement's background frames or the calibration SNR.
         Returns:
             :class:`ReconstructionResult` with images (F, *image_shape*).
@@ -259,13 +267,15 @@ class Reconstructor(ABC):
         if not np.all(np.isfinite(spectra)):
             raise ReconstructorError(f"{self.name}: measurement contains NaN or Inf")
         self.noise = estimate_noise(measurement, self.system_matrix, noise, geo.num_rows)
+        self.solve_info = {}
         t0 = time.perf_counter()
         voxels = self._solve(spectra)
         seconds = time.perf_counter() - t0
         images = np.asarray(voxels, dtype=np.float64).reshape((spectra.shape[0],) + geo.image_shape)
         return ReconstructionResult(images=images, method=self.name, parameters=self.parameters,
                                     selection=dict(geo.selection), grid=geo.grid, fov=np.asarray(geo.fov),
-                                    center=np.asarray(geo.center), seconds=seconds, noise=self.noise)
+                                    center=np.asarray(geo.center), seconds=seconds, noise=self.noise,
+                                    extra=dict(self.solve_info))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

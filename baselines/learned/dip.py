@@ -1,0 +1,178 @@
+"""Deep image prior (Dittmer et al. 2020; Knopp & Grosser 2022): an untrained generator fitted
+to each frame.
+
+For every frame, an untrained U-Net ``f_θ`` with a fixed, seeded random input z is fitted by Adam
+to the frame's data (the DERnet paper's set-up: lr 1e-3, 4000 iterations)::
+
+    min_θ ||A f_θ(z) - b / s||²,    image = s · f_θ(z) >= 0 (softplus head)
+
+with the shared scaled stacked operator A (2R x P) and data b (see :mod:`mpirecon.operator`),
+divided by the frame's scale ``s = max|Aᵀb|`` so one learning rate fits any signal level. The
+network's structure is the only prior; fitting too long fits the noise, so a frame stops by the
+discrepancy principle as soon as ``||A x - b/s||² <= τ² E||n||² / s²``, where
+``E||n||² = Σ_r σ_r² / a²`` is the expected noise energy of the stacked scaled data (``a`` the
+operator scale, σ the per-row noise of ``self.noise``). Without a noise estimate every frame runs
+all iterations (a warning says so, and the result's ``extra`` records it).
+
+Frames are fitted together, each with its own generator (:mod:`.dip_generator`: grouped
+convolutions over one flat parameter tensor); a stopped frame leaves the batch. The extra of
+a result holds the iterations each frame used.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from mdf_io import SystemMatrix
+from mpirecon.operator import operator_for
+from mpirecon.progress import Progress
+from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
+
+from .dip_generator import GeneratorBatch, MaskedAdam
+
+#: iterations between progress reports
+REPORT_EVERY = 100
+
+
+class DIPConfig(ReconstructorConfig):
+    iterations: int = Field(4000, ge=1, le=1_000_000, description="most Adam iterations per frame (paper: 4000)")
+    lr: float = Field(1e-2, gt=0, description="Adam learning rate (paper: 1e-3; 1e-2 reaches the noise level in "
+                                             "fewer iterations and scored higher, see benchmarks/dip_stopping.py)")
+    channels: int = Field(16, ge=1, le=256, description="feature maps of every generator convolution")
+    depth: int = Field(2, ge=0, le=5, description="down/up-sampling levels of the generator U-Net")
+    seed: int = Field(0, description="seed of the generator's initial weights and its fixed input z")
+    stopping: Literal["discrepancy", "none"] = Field(
+        "discrepancy", description="'discrepancy': stop a frame when ||Ax-b||² <= tau² x noise energy "
+                                   "(needs a noise estimate); 'none': always run all iterations")
+    tau: float = Field(1.0, gt=0, description="discrepancy factor τ (stop at τ² times the expected noise energy)")
+    batch_frames: int = Field(64, ge=1, description="frames fitted together in one batch")
+    progress: bool = Field(True, description="report progress on stderr")
+    threads: int = Field(1, ge=0, description="torch CPU threads during the fit, restored afterwards (the small "
+                                              "convolutions gain little from more, and lose much on a busy "
+                                              "machine); 0 leaves torch's setting")
+    dtype: str = Field("float32", pattern="^(float32|float64)$", description="working precision")
+
+
+class DeepImagePrior(Reconstructor):
+    """Deep image prior, one untrained generator per frame (see the module docstring)."""
+
+    name = "dip"
+    description = "deep image prior: untrained U-Net fitted per frame by Adam, discrepancy-principle stop (slow)"
+    Config = DIPConfig
+    capabilities = Capabilities(supports_gpu=True, in_default_bench=False, bench_test_samples=50)
+
+    def _setup(self, system_matrix: SystemMatrix) -> None:
+        shape = tuple(system_matrix.image_shape)
+        if len(shape) != 2:
+            raise ReconstructorError(f"{self.name}: 2D grids only, got image shape {shape}")
+        self.host = operator_for(system_matrix, "float64")  # data and frame scales in float64
+        self.op = operator_for(system_matrix, self.config.dtype, self.config.device, backend="torch")
+        self.net = GeneratorBatch(shape, self.config.channels, self.config.depth)
+
+    def stop_levels(self, scales: np.ndarray):
+        """Discrepancy targets (F,) for frames with per-frame scales ``scales`` (F,), in the units of
+        the fitted data ``b / s``; None when every frame runs all iterations."""
+        if self.config.stopping == "none":
+            return None
+        if self.noise is None:
+            warnings.warn(f"{self.name}: no noise estimate (pass noise= or background frames): discrepancy "
+                          "stop off, every frame runs all iterations", stacklevel=3)
+            return None
+        energy = np.broadcast_to(self.noise.expected_residual(), scales.shape)  # Σ_r σ_r², per frame
+        return self.config.tau ** 2 * energy / (self.host.scale ** 2 * scales ** 2)
+
+    def _solve(self, spectra: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        b = self.host.data(spectra)  # (2R, F) float64
+        s = self.host.frame_scales(b)
+        targets = self.stop_levels(s)
+        frames = b.shape[1]
+        out = np.empty((frames, self.op.num_voxels))
+        used = np.empty(frames, dtype=int)
+        with Progress(cfg.iterations * frames, f"{self.name} ({frames} frame(s))", enabled=cfg.progress) as bar:
+            for start in range(0, frames, cfg.batch_frames):
+                sl = slice(start, start + cfg.batch_frames)
+                x, used[sl] = self.fit((b[:, sl] / s[sl]).T, None if targets is None else targets[sl], bar)
+                out[sl] = x * s[sl, None]
+        self.solve_info = {"iterations": used.tolist(),
+                           "stopping": cfg.stopping if targets is not None or cfg.stopping == "none"
+                           else "none (no noise estimate)"}
+        return out
+
+    def fit(self, data: np.ndarray, targets, bar=None) -> tuple[np.ndarray, np.ndarray]:
+        """Fit one generator per frame.
+
+        Args:
+            data: (F, 2R) stacked scaled data of each frame (already divided by its scale).
+            targets: (F,) discrepancy levels in the same units, or None (run all iterations).
+            bar: a :class:`~mpirecon.progress.Progress` to advance, or None.
+        Returns:
+            images (F, P) float64 in the data's units, and the Adam steps each frame took (F,).
+        """
+        cfg = self.config
+        a = self.op.A
+        y = torch.as_tensor(np.ascontiguousarray(data), device=a.device, dtype=a.dtype)
+        frames = y.shape[0]
+        theta, z = self.net.initial(frames, cfg.seed, a.device, a.dtype)
+        opt = MaskedAdam(theta, cfg.lr)
+        tgt = None if targets is None else torch.as_tensor(np.asarray(targets), device=a.device, dtype=a.dtype)
+        active = torch.arange(frames, device=a.device)
+        out = torch.empty((frames, a.shape[1]), device=a.device, dtype=a.dtype)
+        used = np.full(frames, cfg.iterations)
+        with _deterministic(a.device), _threads(cfg.threads):
+            for it in range(cfg.iterations):
+                x = self.net.forward(opt.theta, z)
+                res = ((x @ a.T - y) ** 2).sum(dim=1)
+                keep = None
+                if tgt is not None:
+                    done = res.detach() <= tgt
+                    if bool(done.any()):
+                        out[active[done]] = x.detach()[done]
+                        used[active[done].cpu().numpy()] = it
+                        keep = ~done
+                if keep is not None and not bool(keep.any()):
+                    active = active[:0]
+                    break
+                (res.sum() if keep is None else res[keep].sum()).backward()
+                if keep is not None:
+                    opt.keep(keep)
+                    active, z, y, tgt = active[keep], z[keep], y[keep], tgt[keep]
+                opt.step()
+                if bar is not None and (it + 1) % REPORT_EVERY == 0:
+                    bar.update(REPORT_EVERY * frames, active=int(active.numel()),
+                               residual=float(res.detach().mean()))
+            if active.numel():
+                with torch.no_grad():
+                    out[active] = self.net.forward(opt.theta, z)
+        return out.cpu().numpy().astype(np.float64), used
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """``torch.set_num_threads(n)`` for the duration (n = 0: unchanged)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _deterministic(device):
+    """Deterministic cuDNN convolutions for the duration (same seed -> same output on a GPU too)."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    flags = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags
