@@ -14,6 +14,9 @@ import numpy as np
 
 from mdf_io import Measurement, SystemMatrix
 
+#: NoiseEstimate.source values
+GIVEN, BACKGROUND_FRAMES, CALIBRATION_SNR = "given", "measurement background frames", "calibration snr"
+
 
 @dataclass(frozen=True)
 class NoiseEstimate:
@@ -49,7 +52,7 @@ def from_background(background: np.ndarray, subtracted: bool = True) -> Optional
                     / (bg.shape[0] - 1))
     if subtracted:
         sigma = sigma * np.sqrt(1.0 + 1.0 / bg.shape[0])
-    return NoiseEstimate(sigma=sigma, source="measurement background frames")
+    return NoiseEstimate(sigma=sigma, source=BACKGROUND_FRAMES)
 
 
 def from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
@@ -58,7 +61,7 @@ def from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
     if not np.all(np.isfinite(snr)) or np.any(snr <= 0):
         return None
     rms = np.sqrt(np.mean(np.abs(system_matrix.matrix) ** 2, axis=1))
-    return NoiseEstimate(sigma=rms / snr, source="calibration snr")
+    return NoiseEstimate(sigma=rms / snr, source=CALIBRATION_SNR)
 
 
 def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = None,
@@ -77,7 +80,7 @@ def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = Non
         sigma = np.asarray(given, np.float64)
         if sigma.ndim == 0:
             sigma = np.full(num_rows or 1, float(sigma))
-        return NoiseEstimate(sigma=sigma, source="given")
+        return NoiseEstimate(sigma=sigma, source=GIVEN)
     if isinstance(measurement, Measurement) and measurement.background is not None:
         est = from_background(measurement.background, measurement.background_subtracted)
         if est is not None:

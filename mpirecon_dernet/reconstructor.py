@@ -9,6 +9,7 @@ from pydantic import Field
 
 from mdf_io import Geometry, SystemMatrix
 from mpirecon.learning.weights import WeightsError, error_line, load_weights
+from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
 from mpirecon.refine import noise_adaptive_mu, refine
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
@@ -20,14 +21,16 @@ from .training import KIND, TrainConfig, train_dernet
 class DERnetConfig(ReconstructorConfig):
     batch_size: int = Field(1024, ge=1, description="frames per forward pass")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
-    refine: bool = Field(False, description="data-consistent refinement of the network image "
-                                            "(needs the system matrix; see mpirecon.refine)")
+    refine: bool = Field(True, description="data-consistent refinement of the network image whenever a system "
+                                           "matrix is bound (see mpirecon.refine); the weights alone give the "
+                                           "plain network image")
     refine_mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P), "
-                                                     "used when no noise estimate is known or refine_error is unset")
-    refine_error: Optional[float] = Field(None, gt=0, description="expected RMS error of the network image relative "
-                                                                  "to its maximum: with a noise estimate, the pull "
-                                                                  "follows each frame's noise (MAP weight)")
-    refine_iterations: int = Field(20, ge=0, le=10000, description="ADMM iterations of the refinement")
+                                                     "used when the measurement's noise is unknown")
+    refine_error: Optional[float] = Field(0.1, gt=0, description="expected RMS error of the network image relative "
+                                                                 "to its maximum: with a noise estimate, the pull "
+                                                                 "follows each frame's noise (MAP weight); unset: "
+                                                                 "always refine_mu")
+    refine_iterations: int = Field(30, ge=0, le=10000, description="ADMM iterations of the refinement")
     refine_tv: float = Field(0.0, ge=0, description="weight of an optional TV term in the refinement")
 
 
@@ -105,13 +108,14 @@ class DERnetReconstructor(Reconstructor):
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         images = self._network(spectra)
         cfg = self.config
-        if not cfg.refine:
+        self.solve_info["refined"] = bool(cfg.refine and self.system_matrix is not None)
+        if not self.solve_info["refined"]:
             return images
-        if self.system_matrix is None:
-            raise ReconstructorError("dernet: refine=true needs the system matrix (--sm / bind(sm))")
         op = operator_for(self.system_matrix, "float64")
         mu = cfg.refine_mu
-        if cfg.refine_error is not None and self.noise is not None:
+        if cfg.refine_error is not None and self.noise is not None and self.noise.source != CALIBRATION_SNR:
+            # the measurement's own noise (background frames or given); the calibration's SNR
+            # describes the calibration, not the measurement, so it falls back to refine_mu
             mu = noise_adaptive_mu(op, spectra, images, self.noise.sigma, cfg.refine_error)
         return refine(op, spectra, images, mu=mu, iterations=cfg.refine_iterations, tv=cfg.refine_tv)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mpirecon import ReconstructorError, load_reconstructor
+from mpirecon import load_reconstructor
 from mpirecon.operator import operator_for
 from mpirecon.refine import objective, refine
 
@@ -48,15 +48,19 @@ def test_dernet_refine_option(small_sm, tmp_path):
     train_dernet(small_sm, path, TrainConfig(samples=128, val_samples=32, epochs=1, batch_size=64, c5=16,
                                              max_minutes=None), progress=False)
     b = np.random.default_rng(0).random((2, small_sm.num_voxels)) @ small_sm.matrix.T
-    plain = load_reconstructor("dernet", small_sm, weights=path).reconstruct(b).images
-    far = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e12).reconstruct(b).images
+    plain = load_reconstructor("dernet", small_sm, weights=path, refine=False).reconstruct(b).images
+    far = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e12, refine_error=None).reconstruct(b).images
     np.testing.assert_allclose(far, plain, atol=1e-5 * plain.max())
-    near = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e-3,
+    near = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e-3, refine_error=None,
                               refine_iterations=200).reconstruct(b).images
     op = operator_for(small_sm)
     assert np.all(_residual(op, b, near.reshape(2, -1)) < _residual(op, b, plain.reshape(2, -1)))
-    with pytest.raises(ReconstructorError, match="needs the system matrix"):
-        load_reconstructor("dernet", weights=path, refine=True).reconstruct(b)
+    unbound = load_reconstructor("dernet", weights=path).reconstruct(b)  # weights alone: the plain network
+    np.testing.assert_array_equal(unbound.images, plain_default := load_reconstructor(
+        "dernet", small_sm, weights=path, refine=False).reconstruct(b).images)
+    assert unbound.extra["refined"] is False
+    default = load_reconstructor("dernet", small_sm, weights=path).reconstruct(b)  # refined by default when bound
+    assert default.extra["refined"] is True and not np.array_equal(default.images, plain_default)
 
 
 def test_noise_adaptive_pull_follows_the_noise(case):
