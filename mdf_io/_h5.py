@@ -149,6 +149,7 @@ def check_type(f, name, ds: h5py.Dataset) -> None:
     Allowed: integers, floats, enums of integers (booleans), strings (ASCII/UTF-8) and
     compounds of integers/floats (complex numbers as r/i)."""
     try:
+        ds.dtype  # h5py refuses e.g. 12-byte integers or odd float layouts here
         tid = ds.id.get_type()
         cls = tid.get_class()
         if cls == h5py.h5t.STRING:

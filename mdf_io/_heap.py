@@ -11,6 +11,8 @@ straight from the file); compact or compressed string datasets are read without 
 """
 from __future__ import annotations
 
+import math
+
 import h5py
 
 from .errors import MDFFormatError
@@ -26,13 +28,18 @@ def check_vlen_strings(f: h5py.File, name: str, ds: h5py.Dataset) -> None:
     fcpl = f.id.get_create_plist()
     addr_size, len_size = fcpl.get_sizes()
     base = fcpl.get_userblock()
+    step = 4 + addr_size + 4
+    want = math.prod(ds.shape or ()) * step
     with open(f.filename, "rb") as fh:
         file_size = fh.seek(0, 2)
         collections: dict[int, dict] = {}
         for offset, size in _raw_extents(ds):
+            size = min(size, want)
+            if offset is None or base + offset + size > file_size:
+                raise MDFFormatError(f.filename, name, "string references stored in the file",
+                                     f"{size} bytes at byte {offset} (file: {file_size} bytes)")
             fh.seek(base + offset)
             raw = fh.read(size)
-            step = 4 + addr_size + 4
             for i in range(0, len(raw) - step + 1, step):
                 length = int.from_bytes(raw[i:i + 4], "little")
                 addr = int.from_bytes(raw[i + 4:i + 4 + addr_size], "little")
@@ -70,6 +77,8 @@ def _walk_collection(fh, start: int, file_size: int, len_size: int, path, name) 
         return MDFFormatError(path, name, "a valid global heap collection for its text", why)
 
     head = 8 + len_size
+    if start + head > file_size:
+        raise bad(f"a collection address ({start}) beyond the end of the file ({file_size} bytes)")
     fh.seek(start)
     header = fh.read(head)
     if len(header) < head or header[:4] != b"GCOL" or header[4] != 1:
