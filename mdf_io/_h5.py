@@ -21,6 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ._heap import check_vlen_strings
 from .atomic import atomic_output
 from .errors import MDFFormatError, describe_exception
 
@@ -138,6 +139,34 @@ def shape_of(f, name, ds: h5py.Dataset) -> tuple:
     return tuple(int(s) for s in ds.shape)
 
 
+_PLAIN = (h5py.h5t.INTEGER, h5py.h5t.FLOAT)
+
+
+def check_type(f, name, ds: h5py.Dataset) -> None:
+    """Refuse HDF5 types no MDF field uses (before reading: a variable-length sequence or a
+    reference where a string or number belongs can crash the HDF5 conversion code).
+
+    Allowed: integers, floats, enums of integers (booleans), strings (ASCII/UTF-8) and
+    compounds of integers/floats (complex numbers as r/i)."""
+    try:
+        ds.dtype  # h5py refuses e.g. 12-byte integers or odd float layouts here
+        tid = ds.id.get_type()
+        cls = tid.get_class()
+        if cls == h5py.h5t.STRING:
+            ok = tid.get_cset() in (h5py.h5t.CSET_ASCII, h5py.h5t.CSET_UTF8) and tid.get_strpad() in (
+                h5py.h5t.STR_NULLTERM, h5py.h5t.STR_NULLPAD, h5py.h5t.STR_SPACEPAD)
+        elif cls == h5py.h5t.ENUM:
+            ok = tid.get_super().get_class() == h5py.h5t.INTEGER
+        elif cls == h5py.h5t.COMPOUND:
+            ok = all(tid.get_member_type(i).get_class() in _PLAIN for i in range(tid.get_nmembers()))
+        else:
+            ok = cls in _PLAIN
+    except Exception as exc:  # noqa: BLE001
+        raise MDFFormatError(f.filename, name, "a readable datatype", describe_exception(exc)) from None
+    if not ok:
+        raise MDFFormatError(f.filename, name, "numbers or text", f"an unsupported HDF5 datatype ({ds.dtype})")
+
+
 def check_stored(f, name, ds: h5py.Dataset) -> None:
     """Refuse a dataset whose declared size is not backed by data in the file, before reading.
 
@@ -192,7 +221,9 @@ def _small(f, name, *, required: bool, max_elements: int):
     size = math.prod(shape_of(f, name, obj))
     if size > max_elements:
         raise MDFFormatError(f.filename, name, f"at most {max_elements} values", f"{size} (shape {obj.shape})")
+    check_type(f, name, obj)
     check_stored(f, name, obj)
+    check_vlen_strings(f, name, obj)
     return obj
 
 

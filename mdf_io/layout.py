@@ -66,6 +66,7 @@ def read_layout(f, header) -> DataLayout:
                                        f"{shape[-2 if fast else -1]}: processed time-domain data "
                                        "are not supported")
     _check_declared(path, shape, expected, fast)
+    _h5.check_type(f, DATA, ds)
     _check_dtype(path, ds, fourier)
     _h5.check_stored(f, DATA, ds)
     perm = None

@@ -8,9 +8,8 @@ import numpy as np
 
 from . import _h5
 from .containers import Reconstruction
-from .errors import MDFError, MDFFormatError, reading
+from .errors import MDFFormatError, reading
 from .file import opened
-from .metadata import MDFHeader
 
 DATA = "/reconstruction/data"
 
@@ -22,6 +21,7 @@ def reconstruction_of(mdf) -> Reconstruction:
     shape = _h5.shape_of(f, DATA, ds)
     if len(shape) != 3 or min(shape) < 1:
         raise MDFFormatError(mdf.path, DATA, "shape (Q, P, S) with Q, P, S >= 1", f"shape {shape}")
+    _h5.check_type(f, DATA, ds)
     if ds.dtype.kind not in "iuf":
         raise MDFFormatError(mdf.path, DATA, "real numbers", f"dtype {ds.dtype}")
     size = _h5.read_array(f, "/reconstruction/size", shape=(3,), kinds="iu", required=False)
@@ -40,7 +40,7 @@ def reconstruction_of(mdf) -> Reconstruction:
                           fov=np.zeros(3) if fov is None else fov,
                           center=np.zeros(3) if ctr is None else ctr,
                           method=_h5.read_str(f, "/reconstruction/_method", ""),
-                          parameters=_parameters(mdf), header=_header_or_default(mdf),
+                          parameters=_parameters(mdf), header=mdf.header,
                           source=str(mdf.path))
 
 
@@ -54,14 +54,6 @@ def _parameters(mdf) -> dict:
     if not isinstance(params, dict):
         raise MDFFormatError(mdf.path, name, "a JSON object", type(params).__name__)
     return params
-
-
-def _header_or_default(mdf) -> MDFHeader:
-    """The file's metadata, or defaults when a reconstruction file has incomplete metadata."""
-    try:
-        return mdf.header
-    except MDFError:
-        return MDFHeader()
 
 
 def read_reconstruction(source) -> Reconstruction:

@@ -317,3 +317,27 @@ def test_unreadable_inputs(tmp_path, cal, make):
             call(p)
         if make != "missing" and make != "directory":
             assert check_error(info.value, p) == []
+
+
+def test_corrupt_string_heap_is_refused_not_looped_on(cal):
+    """A zero-sized free-space object in the global heap made HDF5 loop forever reading /version."""
+    with h5py.File(cal, "r") as f:
+        ds = f["version"]
+        offset, (addr_size, len_size) = ds.id.get_offset(), f.id.get_create_plist().get_sizes()
+    blob = bytearray(cal.read_bytes())
+    heap = int.from_bytes(blob[offset + 4:offset + 4 + addr_size], "little")
+    assert blob[heap:heap + 4] == b"GCOL"
+    size = int.from_bytes(blob[heap + 8:heap + 8 + len_size], "little")
+    p = 8 + len_size
+    while int.from_bytes(blob[heap + p:heap + p + 2], "little") != 0:  # walk to the free space
+        obj = int.from_bytes(blob[heap + p + 8:heap + p + 8 + len_size], "little")
+        p += 8 + len_size + -(-obj // 8) * 8
+    assert p < size
+    blob[heap + p + 8:heap + p + 8 + len_size] = bytes(len_size)
+    cal.write_bytes(bytes(blob))
+    code = ("import sys, mdf_io\n"
+            "try:\n    mdf_io.describe(sys.argv[1])\n"
+            "except mdf_io.MDFFormatError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(cal)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert "/version" in r.stdout and "heap" in r.stdout, r.stdout + r.stderr
