@@ -139,9 +139,12 @@ def spd_inverse(m):
         inv, info = sla.lapack.dpotri(c, lower=1, overwrite_c=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"potri failed (info {info})")
-        low = np.tril(inv)
-        low += np.tril(inv, -1).T
-        return low
+        n = inv.shape[0]
+        for i0 in range(0, n, GRAM_BLOCK_ROWS):  # mirror the lower triangle in place, block by block
+            i1 = min(i0 + GRAM_BLOCK_ROWS, n)
+            inv[i0:i1, i1:] = inv[i1:, i0:i1].T
+            inv[i0:i1, i0:i1] = np.tril(inv[i0:i1, i0:i1]) + np.tril(inv[i0:i1, i0:i1], -1).T
+        return inv
     import torch
     return torch.cholesky_inverse(torch.linalg.cholesky(m))
 
