@@ -1,7 +1,7 @@
 """Truncated-SVD / Tikhonov pseudo-inverse, computed once per system matrix.
 
-Dense strategy (P small): the P x 2R reconstruction matrix ``V diag(s/(s²+λ)) Uᵀ`` from the full
-float64 SVD of the stacked operator. Large strategy (P large): the same map written through the
+Dense strategy (P <= :data:`mpirecon.operator.SVD_MAX_VOXELS`): the P x 2R reconstruction
+matrix ``V diag(s/(s²+λ)) Uᵀ`` from the full float64 SVD of the stacked operator. Large strategy: the same map written through the
 2R x 2R Gram, ``x = Aᵀ W b`` with ``W = (AAᵀ + λI)⁻¹`` (a Cholesky inverse; with ``rcond > 0`` the
 Gram's eigendecomposition ``U diag(keep/(s²+λ)) Uᵀ`` drops the small singular values), so no
 P x P or P x 2R matrix is formed: a frame costs one 2R x 2R and one P x 2R product.
@@ -38,7 +38,7 @@ class PseudoInverse(Reconstructor):
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
         self.op = classical_operator(system_matrix, cfg)
-        self.strategy = self.op.strategy(cfg.strategy)
+        self.strategy = self.op.strategy(cfg.strategy, svd=True)
         if self.strategy == "dense":  # the SVD is taken in float64 whatever the dtype
             pinv = operator_for(system_matrix, "float64").tikhonov_inverse(cfg.lam, cfg.rcond)  # (P, 2R)
             self.pinv = self.op.backend(pinv.astype(cfg.dtype))

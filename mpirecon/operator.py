@@ -17,7 +17,9 @@ Strategies. Every classical solver has a *dense* form (today's, for small grids)
 form whose cost follows the data; :meth:`SystemOperator.strategy` picks one per problem shape:
 
 * P <= :data:`DENSE_MAX_VOXELS` (a P x P float64 matrix of at most 512 MiB): dense — ADMM
-  inverts AᵀA + ρ(I + DᵀD) (P x P), CGNR forms AᵀA, pinv takes the full SVD.
+  inverts AᵀA + ρ(I + DᵀD) (P x P), CGNR forms AᵀA; pinv takes the full SVD only for
+  P <= :data:`SVD_MAX_VOXELS` (a full SVD of a 7,960 x 6,859 matrix took ~470 s on 2 shared
+  cores, the Gram route ~20 s).
 * larger P: ADMM x-updates through the Woodbury identity on a 2R x 2R system
   (:class:`mpirecon.xupdate.WoodburyXUpdate`, TV via the DCT), CGNR matrix-free, pinv from the
   2R x 2R Gram AAᵀ.
@@ -36,6 +38,8 @@ from mdf_io import SystemMatrix
 
 #: largest P for the dense strategies (a P x P float64 matrix is then at most 512 MiB)
 DENSE_MAX_VOXELS = 8192
+#: largest P for pinv's full SVD (its cost, ~2R·P² with a large constant, dominates above)
+SVD_MAX_VOXELS = 4096
 #: largest R for the whole-matrix Kaczmarz sweep (an R x R complex128 matrix: 256 MiB)
 KACZMARZ_WHOLE_MAX_ROWS = 4096
 STRATEGIES = ("auto", "dense", "large")
@@ -74,7 +78,8 @@ class SystemOperator:
             built on first use (solvers that work on the complex rows never build it).
         scale: the factor ``a`` of the module docstring (float).
         dtype: numpy dtype name of the working precision; device: ``"cpu"`` or a torch device.
-        image_shape: shape of one image ((Ny, Nx) or (Nz, Ny, Nx)); num_voxels: P.
+        image_shape: shape of one image ((Ny, Nx) or (Nz, Ny, Nx)); num_voxels: P;
+        num_rows: 2R, the rows of the stacked matrix.
     """
 
     def __init__(self, system_matrix: SystemMatrix, dtype="float64", device: str = "cpu", backend=None):
@@ -141,9 +146,10 @@ class SystemOperator:
         from .linalg import row_gram
         return self.memo("row_gram", lambda: row_gram(lambda i0, i1: self.A[i0:i1], self.num_rows))
 
-    def strategy(self, requested: str = "auto") -> str:
-        """``"dense"`` or ``"large"`` for this matrix's P (see the module docstring)."""
-        return choose_strategy(requested, self.num_voxels, DENSE_MAX_VOXELS)
+    def strategy(self, requested: str = "auto", svd: bool = False) -> str:
+        """``"dense"`` or ``"large"`` for this matrix's P (see the module docstring); ``svd``: the
+        limit of a full SVD (pinv) instead of a P x P factorisation."""
+        return choose_strategy(requested, self.num_voxels, SVD_MAX_VOXELS if svd else DENSE_MAX_VOXELS)
 
     def frame_scales(self, b):
         """Per-frame scale ``max|Aᵀb|`` (F,) of stacked data (2R, F), used to make non-linear priors

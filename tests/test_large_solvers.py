@@ -128,6 +128,8 @@ def test_auto_strategy_follows_the_shape(small3d, monkeypatch):
     assert op.strategy() == "dense"  # P = 60 <= DENSE_MAX_VOXELS
     assert load_reconstructor("kaczmarz", sm).strategy == "dense"
     monkeypatch.setattr(operator_module, "DENSE_MAX_VOXELS", 50)
+    assert load_reconstructor("pinv", sm).strategy == "dense"  # the SVD limit is its own
+    monkeypatch.setattr(operator_module, "SVD_MAX_VOXELS", 50)
     assert op.strategy() == "large" and op.strategy("dense") == "dense"
     assert isinstance(op.x_update(0.7, ("gradient",)), WoodburyXUpdate)
     for name in ("pinv", "cgnr"):
