@@ -5,8 +5,9 @@ Problem (scaled operator and per-frame scaled data, see :mod:`mpirecon.operator`
     min_x ½||A x - b||² + μ (α_L1 ||x||_1 + α_TV TV(x)),   x >= 0 (optional),  α_L1 + α_TV = 1
 
 solved by :func:`mpirecon.admm.admm` over the terms of :mod:`mpirecon.priors`; the x-update
-factorisation is cached in the shared operator per (ρ, splittings), so methods and parameter
-sets that share ρ share it.
+factorisation is cached in the shared operator per (ρ, splittings, strategy), so methods and
+parameter sets that share ρ share it (dense inverse for small P, Woodbury on 2R x 2R for large P,
+see :mod:`mpirecon.operator`). numpy or torch (``device="cuda"`` / ``backend="torch"``).
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.admm import admm
+from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.priors import L1, NonNegative, TotalVariation
-from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig
+from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
-class ADMMConfig(ReconstructorConfig):
+class ADMMConfig(ClassicalConfig):
     mu: float = Field(1e-2, ge=0, description="regularisation weight (relative)")
     rho: float = Field(0.1, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
     iterations: int = Field(200, ge=1, le=100000)
@@ -62,15 +64,16 @@ class _ADMMBase(Reconstructor):
         return out
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = self.operator
+        self.op = classical_operator(system_matrix, self.config)
         self._terms = self.terms()
-        self.op.x_update(self.config.rho, tuple(t.transform for t in self._terms if t.transform != "identity"))
+        self.op.x_update(self.config.rho, tuple(t.transform for t in self._terms if t.transform != "identity"),
+                         self.config.strategy)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         b = self.op.data(spectra)
         s = self.op.frame_scales(b)
         s = s.astype(b.dtype) if isinstance(s, np.ndarray) else s.to(b.dtype)
-        z = admm(self.op, b / s, self._terms, self.config.rho, self.config.iterations)
+        z = admm(self.op, b / s, self._terms, self.config.rho, self.config.iterations, strategy=self.config.strategy)
         return self.op.host((z * s).T)
 
 

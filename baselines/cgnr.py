@@ -1,15 +1,22 @@
-"""Conjugate gradients on the Tikhonov normal equations (AᵀA + λI) x = Aᵀb, batched over frames."""
+"""Conjugate gradients on the Tikhonov normal equations (AᵀA + λI) x = Aᵀb, batched over frames.
+
+Dense strategy (P small): the P x P matrix AᵀA + λI is formed once and each iteration is one
+product with it. Large strategy: matrix-free, ``q = Aᵀ(A p) + λp`` (two products with the
+2R x P operator per iteration, no P x P matrix). Same iterates up to rounding.
+"""
 from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.classical import ClassicalConfig, classical_operator
+from mpirecon.linalg import clamp_min, colsum, copy, eye_like, tiny, zeros_like
 from mpirecon.priors import project_nonneg
-from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
+from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
-class CGNRConfig(ReconstructorConfig):
+class CGNRConfig(ClassicalConfig):
     lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
     iterations: int = Field(20, ge=1, le=100000)
     nonneg: bool = Field(True, description="project the result onto x >= 0 (CG iterates stay unconstrained)")
@@ -21,25 +28,35 @@ class CGNR(Reconstructor):
     name = "cgnr"
     description = "conjugate gradients on Tikhonov normal equations (early stopping regularises)"
     Config = CGNRConfig
+    capabilities = Capabilities(supports_gpu=True)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = self.operator
-        self.normal = self.op.normal_matrix() + self.config.lam * np.eye(self.op.num_voxels, dtype=self.op.dtype)
+        self.op = op = classical_operator(system_matrix, self.config)
+        self.strategy = op.strategy(self.config.strategy)
+        if self.strategy == "dense":
+            normal = op.normal_matrix()
+            self.normal = normal + self.config.lam * eye_like(normal, op.num_voxels)
+
+    def _apply(self, p):
+        """(AᵀA + λI) p for voxel columns (P, F)."""
+        if self.strategy == "dense":
+            return self.normal @ p
+        return self.op.adjoint(self.op.forward(p)) + self.config.lam * p
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         rhs = self.op.adjoint(self.op.data(spectra))  # (P, F)
-        x = np.zeros_like(rhs)
-        r = rhs.copy()
-        p = r.copy()
-        rr = np.sum(r * r, axis=0)
-        tiny = np.finfo(rhs.dtype).tiny
+        x = zeros_like(rhs)
+        r = copy(rhs)
+        p = copy(r)
+        rr = colsum(r * r)
+        eps = tiny(rhs)
         for _ in range(self.config.iterations):
-            q = self.normal @ p
-            alpha = rr / np.maximum(np.sum(p * q, axis=0), tiny)
+            q = self._apply(p)
+            alpha = rr / clamp_min(colsum(p * q), eps)
             x += alpha * p
             r -= alpha * q
-            rr_new = np.sum(r * r, axis=0)
-            p = r + (rr_new / np.maximum(rr, tiny)) * p
+            rr_new = colsum(r * r)
+            p = r + (rr_new / clamp_min(rr, eps)) * p
             rr = rr_new
-        x = x.T
+        x = self.op.host(x.T)
         return project_nonneg(x) if self.config.nonneg else x

@@ -2,30 +2,38 @@
 
 Sequential Kaczmarz on the Tikhonov-augmented system with rows a_i updates, for i = 1..R,
 ``beta_i = (b_i - a_i x - λ v_i) / (||a_i||² + λ)``, ``x += a_iᴴ beta_i``, ``v_i += beta_i``.
-Collecting the updates of one sweep, ``delta`` solves the lower-triangular system
-``(tril(A Aᴴ) + λ I) delta = b - A x - λ v`` — a Gauss-Seidel sweep on ``(A Aᴴ + λI) y = b`` with
-``x = Aᴴ y`` — so one sweep is one triangular solve and two matrix products, batched over
-frames, with exactly the iterates of the row loop. Constraints (real part, non-negativity)
-are applied after each sweep, as RegularizedLeastSquares.jl does.
+Collecting the updates of a run of consecutive rows, ``delta`` solves the lower-triangular system
+``(tril(A_k A_kᴴ) + λ I) delta = b_k - A_k x - λ v_k`` for that block of rows A_k — a
+Gauss-Seidel sweep on ``(A Aᴴ + λI) y = b`` with ``x = Aᴴ y`` — so a block is one triangular
+solve and two matrix products, batched over frames, with exactly the iterates of the row loop.
+
+Dense strategy (R <= :data:`mpirecon.operator.KACZMARZ_WHOLE_MAX_ROWS`): one block of all R rows
+(an R x R triangular matrix). Large strategy: blocks of ``block_rows`` rows in order, each with
+its own B x B triangular matrix (R·B numbers in all, no R x R Gram): true row-action sweeps.
+Constraints (real part, non-negativity) are applied after each sweep, as
+RegularizedLeastSquares.jl does. numpy or torch (``device="cuda"`` / ``backend="torch"``).
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.classical import ClassicalConfig, classical_operator
+from mpirecon.linalg import cast_like, eye_like, is_numpy, solve_lower, tril, zeros_like
+from mpirecon.operator import KACZMARZ_WHOLE_MAX_ROWS, choose_strategy
 from mpirecon.priors import project_nonneg
-from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
+from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
-class KaczmarzConfig(ReconstructorConfig):
+class KaczmarzConfig(ClassicalConfig):
     lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
     iterations: int = Field(10, ge=1, le=100000, description="number of sweeps over all rows")
     shuffle: bool = Field(False, description="visit rows in a seeded random order")
     seed: int = Field(0, description="seed of the row order when shuffle is on")
     enforce_real: bool = Field(True, description="keep the real part after every sweep")
     nonneg: bool = Field(True, description="project onto x >= 0 after every sweep (implies real)")
+    block_rows: int = Field(1024, ge=1, description="rows per block of the large strategy")
 
 
 class Kaczmarz(Reconstructor):
@@ -34,36 +42,61 @@ class Kaczmarz(Reconstructor):
     name = "kaczmarz"
     description = "regularised Kaczmarz / ART (Tikhonov), MPIReco.jl-style, vectorised sweeps"
     Config = KaczmarzConfig
+    capabilities = Capabilities(supports_gpu=True)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
-        op = self.operator
-        cdtype = np.complex64 if cfg.dtype == "float32" else np.complex128
+        op = classical_operator(system_matrix, cfg)
+        self.backend = op.backend
+        self.host = op.host
+        self.cdtype = cdtype = np.complex64 if cfg.dtype == "float32" else np.complex128
         self.scale = op.scale
         r = system_matrix.num_rows
         self.order = (np.random.default_rng(cfg.seed).permutation(r) if cfg.shuffle else np.arange(r))
+        self.strategy = choose_strategy(cfg.strategy, r, KACZMARZ_WHOLE_MAX_ROWS)
+        block = r if self.strategy == "dense" else min(cfg.block_rows, r)
 
-        def rows_and_gram():  # per (matrix, dtype, row order): shared by every lambda
+        def rows_and_grams():  # per (matrix, dtype, row order, blocks): shared by every lambda
             a = (system_matrix.matrix / self.scale)[self.order].astype(cdtype)
-            ah = np.ascontiguousarray(a.conj().T)
-            return a, ah, a @ ah
+            if self.strategy == "dense":
+                ah = np.ascontiguousarray(a.conj().T)
+                return op.backend(a), op.backend(ah), [op.backend(a @ ah)]
+            grams = [op.backend(np.tril(a[i:i + block] @ a[i:i + block].conj().T)) for i in range(0, r, block)]
+            return op.backend(a), None, grams
 
-        self.A, self.AH, gram = op.memo(("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None), rows_and_gram)
-        self.lower = np.tril(gram) + cfg.lam * np.eye(r, dtype=cdtype)
+        key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block)
+        self.A, self.AH, grams = op.memo(key, rows_and_grams)
+        self.blocks = [(i, min(i + block, r), tril(g) + cfg.lam * eye_like(g, g.shape[0]))
+                       for i, g in zip(range(0, r, block), grams)]
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
-        b = (np.asarray(spectra)[:, self.order].T / self.scale).astype(self.A.dtype)  # (R, F)
-        x = np.zeros((self.A.shape[1], b.shape[1]), dtype=self.A.dtype)
-        v = np.zeros_like(b)
+        b = self.backend((np.asarray(spectra)[:, self.order].T / self.scale).astype(self.cdtype))  # (R, F)
+        x = _zeros(self.A, b.shape[1])
+        v = zeros_like(b)
         for _ in range(cfg.iterations):
-            rhs = b - self.A @ x - cfg.lam * v
-            delta = sla.solve_triangular(self.lower, rhs, lower=True, check_finite=False)
-            x = x + self.AH @ delta
-            v += delta
+            x = self._sweep(x, b, v)
             if cfg.nonneg:
-                x = project_nonneg(x.real).astype(self.A.dtype)
+                x = cast_like(project_nonneg(x.real), self.A)
             elif cfg.enforce_real:
-                x = x.real.astype(self.A.dtype)
+                x = cast_like(x.real, self.A)
         out = x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T
-        return out
+        return self.host(out)
+
+    def _sweep(self, x, b, v):
+        """One sweep over the row blocks in order; updates ``v`` in place, returns the new x."""
+        lam = self.config.lam
+        for i0, i1, lower in self.blocks:
+            a = self.A[i0:i1]
+            rhs = b[i0:i1] - a @ x - lam * v[i0:i1]
+            delta = solve_lower(lower, rhs)
+            x = x + (self.AH @ delta if self.AH is not None else (a.T @ delta.conj()).conj())
+            v[i0:i1] += delta
+        return x
+
+
+def _zeros(a, frames: int):
+    """Complex zeros (P, frames) like the rows ``a`` (R, P)."""
+    if is_numpy(a):
+        return np.zeros((a.shape[1], frames), dtype=a.dtype)
+    return a.new_zeros((a.shape[1], frames))

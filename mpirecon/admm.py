@@ -6,7 +6,8 @@ is always present (its ρI keeps the x-update positive definite); each other tra
 image gradient D of TV) gets its own splitting ``z_i = K_i x``. The x-update solves
 ``(AᵀA + ρ(I + Σ K_iᵀK_i)) x = Aᵀb + ρ(z_0 - u_0) + ρ Σ K_iᵀ(z_i - u_i)`` with a solver that the
 operator caches per (ρ, transforms): :class:`DenseXUpdate` holds the explicit inverse (one matrix
-product per iteration for the whole batch of frames). Used by the ADMM baselines (L1, TV,
+product per iteration for the whole batch of frames) for small P;
+:class:`mpirecon.xupdate.WoodburyXUpdate` solves through a 2R x 2R system for large P. Used by the ADMM baselines (L1, TV,
 L1+TV) and the plug-and-play ``ppmpi`` method; numpy or torch arrays alike.
 """
 from __future__ import annotations
@@ -41,14 +42,10 @@ class DenseXUpdate:
         p = op.num_voxels
         normal = operator_for(op.system_matrix, "float64").normal_matrix()  # factorised in float64
         m = normal.astype(np.float64) + rho * np.eye(p)
-        mats = {}
-        for name in transforms:
-            if name != GRADIENT:
-                raise ValueError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
+        mats = transform_matrices(op, transforms)
+        for _ in transforms:
             k = gradient_operator(op.image_shape)
             m += rho * (k.T @ k).toarray()
-            k = k.astype(op.dtype)
-            mats[name] = (_sparse_backend(op, k), _sparse_backend(op, k.T))
         c, low = sla.cho_factor(m, lower=True, check_finite=False)
         inverse = sla.cho_solve((c, low), np.eye(p), check_finite=False).astype(op.dtype)
         return cls(op=op, rho=float(rho), inverse=op.backend(inverse), transforms=mats)
@@ -56,6 +53,18 @@ class DenseXUpdate:
     def solve(self, rhs):
         """x for the right-hand side (P, F)."""
         return self.inverse @ rhs
+
+
+def transform_matrices(op, transforms: tuple[str, ...]) -> dict:
+    """name -> (K, Kᵀ) of each splitting transform as sparse matrices in the operator's dtype
+    (scipy for numpy, torch COO for torch); only ``"gradient"`` (:func:`gradient_operator`) exists."""
+    mats = {}
+    for name in transforms:
+        if name != GRADIENT:
+            raise ValueError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
+        k = gradient_operator(op.image_shape).astype(op.dtype)
+        mats[name] = (_sparse_backend(op, k), _sparse_backend(op, k.T))
+    return mats
 
 
 def _sparse_backend(op, k):
@@ -83,15 +92,16 @@ def split_terms(terms: Sequence) -> tuple[bool, object, list]:
     return constraint_in(terms), (ident[0] if ident else None), [t for t in priors if t.transform != IDENTITY]
 
 
-def admm(op, b, terms: Sequence, rho: float, iterations: int, x_init=None):
+def admm(op, b, terms: Sequence, rho: float, iterations: int, x_init=None, strategy: str = "auto"):
     """Run ADMM on scaled stacked data ``b`` (2R, F) with the list of ``terms``.
 
     Returns z_0 (P, F), the iterate of the identity splitting (it satisfies x >= 0 when the
-    constraint is in the list). The x-update solver comes from ``op.x_update`` (cached).
-    ``x_init`` (P, F) warm-starts every splitting at that image (default: zero).
+    constraint is in the list). The x-update solver comes from ``op.x_update`` (cached;
+    ``strategy`` "auto", "dense" or "large", see :mod:`mpirecon.operator`). ``x_init`` (P, F)
+    warm-starts every splitting at that image (default: zero).
     """
     nonneg, ident, others = split_terms(terms)
-    xu = op.x_update(rho, tuple(t.transform for t in others))
+    xu = op.x_update(rho, tuple(t.transform for t in others), strategy)
     rho = xu.rho
     atb = op.adjoint(b)
     z1 = atb * 0 if x_init is None else x_init + atb * 0

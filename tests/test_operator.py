@@ -8,6 +8,15 @@ from mpirecon.admm import DenseXUpdate, admm
 from mpirecon.noise import NoiseEstimate, estimate_noise, from_background
 from mpirecon.operator import operator_for
 from mpirecon.priors import L1, NonNegative, TotalVariation, gradient_operator
+from mpirecon.reconstructor import check_device
+
+
+def torch_cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +116,11 @@ def test_noise_estimate_from_background_and_given(problem):
 def test_device_is_checked_for_every_method(problem):
     sm, _, _ = problem
     with pytest.raises(ReconstructorError, match="CPU only"):
-        load_reconstructor("kaczmarz", sm, device="cuda")
+        check_device("kaczmarz", "cuda", supports_gpu=False)
+    for name in ("pinv", "kaczmarz", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"):  # all have a torch path
+        assert load_reconstructor(name).capabilities.supports_gpu
+    if not torch_cuda_available():
+        with pytest.raises(ReconstructorError, match="no CUDA device"):
+            load_reconstructor("kaczmarz", sm, device="cuda")
     with pytest.raises(ReconstructorError, match="expected 'cpu'"):
         load_reconstructor("pinv", sm, device="gpu")

@@ -84,20 +84,21 @@ def scanner_header(scanner: ScannerParams, *, frames: int, name: str, calibratio
     header.acquisition.num_frames = frames
     header.acquisition.drivefield = DriveField(
         base_frequency=scanner.base_frequency, cycle=scanner.num_sampling_points / scanner.base_frequency,
-        divider=[[d] for d in scanner.dividers], num_channels=2,
-        phase=[[[0.0], [0.0]]], strength=[[[a] for a in scanner.drive_amplitude]],
-        waveform=[["sine"], ["sine"]])
+        divider=[[d] for d in scanner.dividers], num_channels=scanner.ndim,
+        phase=[[[0.0]] * scanner.ndim], strength=[[[a] for a in scanner.drive_amplitude]],
+        waveform=[["sine"]] * scanner.ndim)
     header.acquisition.receiver = Receiver(bandwidth=scanner.bandwidth,
                                            num_channels=scanner.receive_channels,
                                            num_sampling_points=scanner.num_sampling_points)
     if calibration:
+        pad = (0.0,) * (3 - scanner.ndim)
         fov = scanner.calibration_fov
         step = fov / np.asarray(scanner.grid)
         header.calibration = Calibration(
-            method="simulation", size=(scanner.grid[0], scanner.grid[1], 1),
-            field_of_view=(float(fov[0]), float(fov[1]), 0.0),
-            field_of_view_center=(scanner.center[0], scanner.center[1], 0.0),
-            delta_sample_size=(float(step[0]), float(step[1]), 0.0))
+            method="simulation", size=scanner.grid3,
+            field_of_view=tuple(float(f) for f in fov) + pad,
+            field_of_view_center=tuple(float(c) for c in scanner.centre) + pad,
+            delta_sample_size=tuple(float(s) for s in step) + pad)
     return header
 
 
@@ -126,10 +127,13 @@ def simulate_calibration(scanner: Optional[ScannerParams] = None, particles: Opt
                          noise: Optional[CalibrationNoise] = None) -> SimulatedCalibration:
     """Simulate a robot calibration of ``scanner`` with ``particles`` (seeded by ``noise.seed``).
 
-    Rows are (channel, frequency) over the full spectrum (C x K). The SNR of each row is
-    estimated as a calibration does: RMS over voxels of the background-corrected signal divided
-    by the noise σ estimated from the spread of the background frames; DC and drive-frequency
-    rows get SNR 0.
+    Rows are (channel, frequency) over the kept frequencies (C x K; the full spectrum unless the
+    scanner's ``frequencies``/``max_frequency``/``num_frequencies`` choose a subset: the
+    calibration file then carries a ``frequencySelection``). The SNR of each row is estimated as
+    a calibration does: RMS over voxels of the background-corrected signal divided by the noise
+    σ estimated from the spread of the background frames; DC and drive-frequency rows get SNR 0.
+    Large (3D) grids are processed in blocks of voxels and rows (same numbers as one block),
+    holding three (R, P) arrays in ``scanner.spectrum_dtype``: physics, raw frames, calibration.
     """
     scanner = scanner or ScannerParams()
     particles = particles or ParticleParams()
@@ -138,29 +142,43 @@ def simulate_calibration(scanner: Optional[ScannerParams] = None, particles: Opt
     spectra = voxel_spectra(scanner, particles)  # (C, K, P)
     c, k, p = spectra.shape
     clean = spectra.reshape(c * k, p)  # rows: channel-major, k fastest
-    rows = RowIndex.full(1, c, k)
+    kept = scanner.kept_frequency_indices()
+    rows = RowIndex(np.zeros(c * k, np.int64), np.repeat(np.arange(c), k), np.tile(kept, c))
     freqs = frequency_axis(scanner.num_sampling_points, scanner.bandwidth)[rows.frequency_index]
     scale = float(np.max(np.abs(clean)))
     sigma = noise.noise_level * scale / np.sqrt(noise.repetitions)
     bg = scanner_background(scanner, rows, scale, noise, rng)
-    raw = clean.T + bg[None, :] + complex_noise((p, c * k), sigma, rng)  # (P, R)
+    raw = np.empty((p, c * k), clean.dtype)  # (P, R)
+    for p0, p1 in _blocks(p, c * k):  # the noise stream is drawn in C order: blocks give the same numbers
+        raw[p0:p1] = clean[:, p0:p1].T + bg[None, :] + complex_noise((p1 - p0, c * k), sigma, rng)
     bg_frames = bg[None, :] + complex_noise((noise.background_frames, c * k), sigma, rng)
-    corrected = raw - bg_frames.mean(axis=0, keepdims=True)
+    bg_mean = bg_frames.mean(axis=0, keepdims=True)
+    corrected = np.empty((c * k, p), clean.dtype)  # (R, P), the calibration matrix
+    power = np.empty(c * k)
+    for r0, r1 in _blocks(c * k, p):
+        corrected[r0:r1] = (raw[:, r0:r1] - bg_mean[:, r0:r1]).T
+        power[r0:r1] = np.mean(np.abs(corrected[r0:r1]) ** 2, axis=1)
     sigma_hat = np.std(bg_frames, axis=0, ddof=1)
-    snr = np.sqrt(np.mean(np.abs(corrected) ** 2, axis=0)) / np.maximum(sigma_hat, 1e-300)
+    snr = np.sqrt(power) / np.maximum(sigma_hat, 1e-300)
     snr[unusable_rows(scanner, rows)] = 0.0
     header = scanner_header(scanner, frames=p + noise.background_frames, name="simulated calibration",
                             calibration=True)
-    common = dict(rows=rows, frequencies=freqs, grid=(scanner.grid[0], scanner.grid[1], 1),
+    common = dict(rows=rows, frequencies=freqs, grid=scanner.grid3,
                   fov=np.array(header.calibration.field_of_view),
                   center=np.array(header.calibration.field_of_view_center),
                   bandwidth=scanner.bandwidth, num_sampling_points=scanner.num_sampling_points,
                   header=header)
     physics = SystemMatrix(matrix=clean, snr=np.full(c * k, np.inf), **common)
-    calibration = SystemMatrix(matrix=np.ascontiguousarray(corrected.T), snr=snr, **common)
+    calibration = SystemMatrix(matrix=corrected, snr=snr, **common)
     return SimulatedCalibration(physics=physics, calibration=calibration, raw_frames=raw,
                                 background_frames=bg_frames, background=bg, scanner=scanner,
                                 particles=particles, noise=noise)
+
+
+def _blocks(n: int, width: int, max_entries: int = 2 ** 24):
+    """(start, stop) blocks of ``range(n)`` holding at most ``max_entries`` of an (n, width) array."""
+    step = max(1, max_entries // max(width, 1))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def simulation_from_file(mdf) -> Optional[SimulatedCalibration]:

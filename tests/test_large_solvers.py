@@ -1,0 +1,140 @@
+"""Large-problem strategies equal their dense references; numpy and torch paths agree."""
+import numpy as np
+import pytest
+import scipy.fft
+
+from mdf_io import SystemMatrix
+from mpirecon import load_reconstructor
+from mpirecon import operator as operator_module
+from mpirecon.admm import DenseXUpdate
+from mpirecon.linalg import dct_images, dct_matrix, laplacian_eigenvalues
+from mpirecon.operator import matrix_scale, operator_for
+from mpirecon.priors import gradient_operator
+from mpirecon.xupdate import WoodburyXUpdate
+
+METHODS = ["pinv", "kaczmarz", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"]
+#: fast settings per method (few iterations keep the tests quick; equality does not need convergence)
+FAST = {"kaczmarz": {"iterations": 3, "block_rows": 7}, "cgnr": {"iterations": 8},
+        "admm_l1": {"iterations": 30}, "admm_tv": {"iterations": 30}, "admm_l1tv": {"iterations": 30}}
+
+
+@pytest.fixture(scope="module")
+def small3d():
+    """A random 3D problem with P = 60 > 2R = 40 (the shape the large strategies are for)."""
+    rng = np.random.default_rng(7)
+    m = rng.normal(size=(20, 60)) + 1j * rng.normal(size=(20, 60))
+    sm = SystemMatrix.from_arrays(m, grid=(5, 4, 3))
+    c = rng.random((3, 60))
+    b = c @ m.T
+    return sm, b + 0.3 * rng.normal(size=b.shape)
+
+
+def test_dct_diagonalises_the_neumann_laplacian():
+    shape = (3, 4, 5)
+    d = gradient_operator(shape).toarray()
+    c = dct_images(np.eye(60), shape)  # rows: DCT of unit images -> C (60 x 60), orthonormal
+    np.testing.assert_allclose(c @ c.T, np.eye(60), atol=1e-12)
+    np.testing.assert_allclose(c.T @ (d.T @ d) @ c, np.diag(laplacian_eigenvalues(shape)), atol=1e-12)
+    np.testing.assert_allclose(dct_matrix(7), scipy.fft.dct(np.eye(7), axis=0, norm="ortho"), atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("transforms", [(), ("gradient",)])
+@pytest.mark.parametrize("grid", [(5, 4, 3), (6, 10, 1)])
+def test_woodbury_x_update_equals_dense(backend, transforms, grid):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    p = int(np.prod(grid))
+    sm = SystemMatrix.from_arrays(rng.normal(size=(11, p)) + 1j * rng.normal(size=(11, p)), grid=grid)
+    op = operator_for(sm, "float64", "cpu", backend)
+    dense, wood = op.x_update(0.3, transforms, "dense"), op.x_update(0.3, transforms, "large")
+    assert isinstance(dense, DenseXUpdate) and isinstance(wood, WoodburyXUpdate)
+    rhs = op.backend(rng.normal(size=(p, 4)))
+    np.testing.assert_allclose(op.host(wood.solve(rhs)), op.host(dense.solve(rhs)), rtol=1e-10, atol=1e-10)
+
+
+def test_woodbury_float32_close_to_float64(small3d):
+    sm, _ = small3d
+    rhs = np.random.default_rng(2).normal(size=(60, 3))
+    ref = operator_for(sm).x_update(0.1, ("gradient",), "large").solve(rhs)
+    got = operator_for(sm, "float32").x_update(0.1, ("gradient",), "large").solve(rhs.astype(np.float32))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_large_strategy_equals_dense(name, small3d):
+    sm, b = small3d
+    params = dict(FAST.get(name, {}), nonneg=False)
+    dense = load_reconstructor(name, sm, strategy="dense", **params).reconstruct(b).images
+    large = load_reconstructor(name, sm, strategy="large", **params).reconstruct(b).images
+    np.testing.assert_allclose(large, dense, rtol=1e-8, atol=1e-9 * np.abs(dense).max())
+
+
+def test_pinv_large_with_rcond_equals_truncated_svd(small3d):
+    sm, b = small3d
+    dense = load_reconstructor("pinv", sm, strategy="dense", rcond=0.3, nonneg=False)
+    large = load_reconstructor("pinv", sm, strategy="large", rcond=0.3, nonneg=False)
+    np.testing.assert_allclose(large.singular_values, dense.singular_values, rtol=1e-8)
+    assert np.sum(dense.singular_values > 0.3 * dense.singular_values[0]) < len(dense.singular_values)
+    np.testing.assert_allclose(large.reconstruct(b).images, dense.reconstruct(b).images, atol=1e-9)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_block_kaczmarz_equals_the_row_loop(shuffle, small3d):
+    sm, b = small3d
+    lam = 0.1
+    r = load_reconstructor("kaczmarz", sm, lam=lam, iterations=2, enforce_real=False, nonneg=False,
+                           strategy="large", block_rows=6, shuffle=shuffle, seed=3)
+    assert len(r.blocks) == 4  # 20 rows in blocks of 6, 6, 6, 2
+    a = sm.matrix / matrix_scale(sm.matrix)
+    y = b[0] / matrix_scale(sm.matrix)
+    xk = np.zeros(60, complex)
+    v = np.zeros(20, complex)
+    for _ in range(2):
+        for i in r.order:  # the textbook regularised Kaczmarz row loop
+            beta = (y[i] - a[i] @ xk - lam * v[i]) / (np.vdot(a[i], a[i]).real + lam)
+            xk += beta * a[i].conj()
+            v[i] += beta
+    np.testing.assert_allclose(r._solve(b[:1])[0], xk, atol=1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["dense", "large"])
+@pytest.mark.parametrize("name", METHODS)
+def test_numpy_and_torch_backends_agree(name, strategy, small3d):
+    torch = pytest.importorskip("torch")
+    sm, b = small3d
+    params = dict(FAST.get(name, {}), strategy=strategy)
+    ref = load_reconstructor(name, sm, **params).reconstruct(b).images
+    tr = load_reconstructor(name, sm, backend="torch", **params)
+    assert isinstance(tr.op.A if hasattr(tr, "op") else tr.A, torch.Tensor)
+    np.testing.assert_allclose(tr.reconstruct(b).images, ref, rtol=1e-8, atol=1e-9 * np.abs(ref).max())
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("torch")
+                    or not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", METHODS)
+def test_cuda_matches_cpu(name, small3d):
+    sm, b = small3d
+    params = FAST.get(name, {})
+    ref = load_reconstructor(name, sm, **params).reconstruct(b).images
+    got = load_reconstructor(name, sm, device="cuda", **params).reconstruct(b).images
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7 * np.abs(ref).max())
+
+
+def test_auto_strategy_follows_the_shape(small3d, monkeypatch):
+    sm, _ = small3d
+    op = operator_for(sm)
+    assert op.strategy() == "dense"  # P = 60 <= DENSE_MAX_VOXELS
+    assert load_reconstructor("kaczmarz", sm).strategy == "dense"
+    monkeypatch.setattr(operator_module, "DENSE_MAX_VOXELS", 50)
+    assert load_reconstructor("pinv", sm).strategy == "dense"  # the SVD limit is its own
+    monkeypatch.setattr(operator_module, "SVD_MAX_VOXELS", 50)
+    assert op.strategy() == "large" and op.strategy("dense") == "dense"
+    assert isinstance(op.x_update(0.7, ("gradient",)), WoodburyXUpdate)
+    for name in ("pinv", "cgnr"):
+        assert load_reconstructor(name, sm).strategy == "large"
+    with pytest.raises(ValueError, match="strategy"):
+        op.strategy("bogus")
+    with pytest.raises(Exception, match="strategy"):
+        load_reconstructor("cgnr", sm, strategy="bogus")
