@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg as sla
 
+from .errors import ReconstructorError
 from .priors import GRADIENT, IDENTITY, NonNegative, constraint_in, gradient_operator, project_nonneg
 
 
@@ -44,7 +45,7 @@ class DenseXUpdate:
         mats = {}
         for name in transforms:
             if name != GRADIENT:
-                raise ValueError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
+                raise ReconstructorError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
             k = gradient_operator(op.image_shape)
             m += rho * (k.T @ k).toarray()
             k = k.astype(op.dtype)
@@ -79,7 +80,7 @@ def split_terms(terms: Sequence) -> tuple[bool, object, list]:
     priors = [t for t in terms if not isinstance(t, NonNegative)]
     ident = [t for t in priors if t.transform == IDENTITY]
     if len(ident) > 1:
-        raise ValueError("ADMM takes at most one identity-transform prior (L1 or a denoiser) besides x >= 0")
+        raise ReconstructorError("ADMM takes at most one identity-transform prior (L1 or a denoiser) besides x >= 0")
     return constraint_in(terms), (ident[0] if ident else None), [t for t in priors if t.transform != IDENTITY]
 
 

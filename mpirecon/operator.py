@@ -21,6 +21,8 @@ import numpy as np
 
 from mdf_io import SystemMatrix
 
+from .errors import ReconstructorError
+
 
 def matrix_scale(matrix: np.ndarray) -> float:
     """``sqrt(||A||_F^2 / P)`` of an (R, P) matrix; 1.0 for an all-zero matrix."""
@@ -56,7 +58,7 @@ class SystemOperator:
         self.device = str(device)
         self.backend_name = backend or ("numpy" if self.device == "cpu" else "torch")
         if self.backend_name not in ("numpy", "torch") or (self.backend_name == "numpy" and self.device != "cpu"):
-            raise ValueError(f"operator backend {self.backend_name!r} on device {self.device!r} is not available")
+            raise ReconstructorError(f"operator backend {self.backend_name!r} on device {self.device!r} is not available")
         self.image_shape = tuple(system_matrix.image_shape)
         self.num_voxels = m.shape[1]
         self._cache: dict = {}

@@ -7,6 +7,7 @@ import numpy as np
 
 from mdf_io import MDFHeader, RowIndex, SystemMatrix, write_mdf
 
+from ..errors import ReconstructorError
 from .noise import complex_noise, noise_sigma
 from .system_matrix import SimulatedCalibration, scanner_header
 
@@ -49,8 +50,15 @@ def simulate_spectra(sim: SimulatedCalibration | SystemMatrix, phantoms: np.ndar
     :class:`SimulatedCalibration` (realistic: a different matrix than the noisy calibration)
     or from ``sim`` itself when it is a plain :class:`SystemMatrix` (e.g. a measured one).
     σ is set once from the mean signal power over the signal rows (calibration SNR > 1.5) of
-    all phantoms, so frames of one acquisition share one noise level.
+    all phantoms, so frames of one acquisition share one noise level. Raises
+    :class:`~mpirecon.errors.ReconstructorError` for a non-finite SNR, no frames or a phantom
+    that does not fit the grid.
     """
+    if not np.all(np.isfinite(snr_db)):
+        raise ReconstructorError(f"parameter 'snr_db': expected a finite SNR in dB, found {snr_db}")
+    if frames_per_phantom < 1 or background_frames < 0:
+        raise ReconstructorError(f"expected frames_per_phantom >= 1 and background_frames >= 0, found "
+                                 f"{frames_per_phantom} and {background_frames}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if isinstance(sim, SimulatedCalibration):
         model, calib, bg = sim.physics, sim.calibration, sim.background
@@ -60,8 +68,8 @@ def simulate_spectra(sim: SimulatedCalibration | SystemMatrix, phantoms: np.ndar
     images = np.asarray(phantoms, dtype=np.float64)
     if images.ndim == 2:
         images = images[None]
-    if images.shape[1:] != model.image_shape:
-        raise ValueError(f"phantom shape {images.shape[1:]} does not match the grid {model.image_shape}")
+    if images.ndim != 3 or images.shape[0] < 1 or images.shape[1:] != model.image_shape:
+        raise ReconstructorError(f"phantom shape {images.shape} does not match (n >= 1, *{model.image_shape})")
     clean = images.reshape(images.shape[0], -1) @ model.matrix.T  # (n, R)
     clean = np.repeat(clean, frames_per_phantom, axis=0)
     signal_rows = np.flatnonzero(calib.snr > SIGNAL_ROW_SNR)

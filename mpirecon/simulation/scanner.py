@@ -14,7 +14,7 @@ KB = 1.380649e-23  #: Boltzmann constant (J / K)
 class ParticleParams(BaseModel):
     """Single-core particle model: equilibrium Langevin magnetisation + optional Debye relaxation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     core_diameter: float = Field(30e-9, gt=0, description="magnetic core diameter (m)")
     saturation_magnetisation: float = Field(474e3, gt=0, description="Ms of the core (A/m)")
@@ -39,7 +39,7 @@ class ScannerParams(BaseModel):
     over one Lissajous period of ``lcm(dividers)`` samples.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_frequency: float = Field(2.5e6, gt=0, description="Hz")
     dividers: tuple[int, int] = (102, 96)
@@ -57,6 +57,10 @@ class ScannerParams(BaseModel):
             raise ValueError("grid must be at least 2 x 2")
         if any(g <= 0 for g in self.gradient):
             raise ValueError("gradient must be positive (T/m)")
+        if any(a <= 0 for a in self.drive_amplitude):
+            raise ValueError("drive_amplitude must be positive (T)")
+        if self.fov is not None and any(f <= 0 for f in self.fov):
+            raise ValueError("fov must be positive (m)")
         return self
 
     @property
