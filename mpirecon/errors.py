@@ -6,7 +6,8 @@ The documented set of failures of the Python API (see the README, section "Error
   the file and the HDF5 field);
 * :class:`ReconstructorError` — a method, its parameters, settings or device, or data that do
   not fit the method;
-* :class:`WeightsError` — a weights file that is missing, corrupt, unsafe or of the wrong kind.
+* :class:`WeightsError` (a :class:`ReconstructorError`) — a weights file that is missing,
+  corrupt, unsafe or of the wrong kind.
 
 :class:`UsageError` is the command line's own (an option value that makes no sense). All of them
 are ``ValueError`` subclasses (``MDFWriteError`` is an ``OSError``). Any other exception is a bug
@@ -21,8 +22,9 @@ class ReconstructorError(ValueError):
     """Invalid parameters, missing system matrix/weights, or data that do not fit."""
 
 
-class WeightsError(ValueError):
-    """A weights file is missing, corrupt, unsafe, of the wrong kind, or does not fit the data."""
+class WeightsError(ReconstructorError):
+    """A weights file is missing, corrupt, unsafe, of the wrong kind, or does not fit the data
+    (a :class:`ReconstructorError`: the weights are part of a learned method's set-up)."""
 
 
 class UsageError(ValueError):

@@ -14,21 +14,9 @@ import pytest
 
 from mdf_io import MDFError, MDFWriteError, read_reconstruction
 
-from cli_fuzz_cases import base_calibration, base_measurement
 from mdf_cases import sha256
 from mpirecon.cli.main import main
 from mpirecon.outputs import check_outputs, writing
-
-
-@pytest.fixture()
-def files(tmp_path):
-    """meas.mdf, cal.mdf (tiny) in a fresh folder; returns the folder (also the cwd)."""
-    base_measurement(tmp_path / "meas.mdf")
-    base_calibration(tmp_path / "cal.mdf")
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    yield tmp_path
-    os.chdir(cwd)
 
 
 RUN = ["run", "meas.mdf", "--sm", "cal.mdf", "--method", "pinv", "--snr-threshold", "0"]
@@ -58,40 +46,40 @@ def listing(folder) -> set:
     (["-o", "r.mdf", "--png", "nofolder/r.png"], "r.png"),
     (["-o", "meas.mdf", "--overwrite"], "meas.mdf"),
 ])
-def test_run_png_follows_the_output_rules(files, capsys, extra, named):
-    before = listing(files), sha256("meas.mdf"), sha256("cal.mdf")
+def test_run_png_follows_the_output_rules(tiny_files, capsys, extra, named):
+    before = listing(tiny_files), sha256("meas.mdf"), sha256("cal.mdf")
     assert main(RUN + extra) == 2
     one_error(capsys, named)
-    assert (listing(files), sha256("meas.mdf"), sha256("cal.mdf")) == before
+    assert (listing(tiny_files), sha256("meas.mdf"), sha256("cal.mdf")) == before
 
 
-def test_run_refuses_an_existing_png_unless_overwrite(files, capsys):
-    (files / "r.png").write_bytes(b"keep me")
+def test_run_refuses_an_existing_png_unless_overwrite(tiny_files, capsys):
+    (tiny_files / "r.png").write_bytes(b"keep me")
     assert main(RUN + ["-o", "r.mdf", "--png", "r.png"]) == 2
     one_error(capsys, "r.png", "--overwrite")
-    assert (files / "r.png").read_bytes() == b"keep me" and not (files / "r.mdf").exists()
-    (files / "r.mdf").write_bytes(b"old")
+    assert (tiny_files / "r.png").read_bytes() == b"keep me" and not (tiny_files / "r.mdf").exists()
+    (tiny_files / "r.mdf").write_bytes(b"old")
     assert main(RUN + ["-o", "r.mdf", "--png", "r.png", "--overwrite"]) == 0
-    assert (files / "r.png").read_bytes()[:4] == b"\x89PNG" and read_reconstruction("r.mdf").images.shape[0] == 3
+    assert (tiny_files / "r.png").read_bytes()[:4] == b"\x89PNG" and read_reconstruction("r.mdf").images.shape[0] == 3
 
 
-def test_run_hard_link_to_an_input_is_refused(files, capsys):
+def test_run_hard_link_to_an_input_is_refused(tiny_files, capsys):
     os.link("meas.mdf", "alias.mdf")
     assert main(RUN + ["-o", "alias.mdf", "--overwrite"]) == 2
     one_error(capsys, "alias.mdf", "input")
 
 
-def test_png_that_cannot_be_written_leaves_no_output(files, capsys, monkeypatch):
+def test_png_that_cannot_be_written_leaves_no_output(tiny_files, capsys, monkeypatch):
     import mpirecon.figures
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer\nexploded")
 
     monkeypatch.setattr(mpirecon.figures, "image_png", broken)
-    before = listing(files)
+    before = listing(tiny_files)
     assert main(RUN + ["-o", "r.mdf", "--png", "r.png"]) == 1
     assert "internal error" in one_error(capsys, "renderer exploded")
-    assert listing(files) == before
+    assert listing(tiny_files) == before
 
 
 def test_an_output_created_meanwhile_is_not_clobbered_and_nothing_is_published(tmp_path):
@@ -120,20 +108,20 @@ def test_writer_errors_name_the_final_file_not_the_temporary(tmp_path):
 # -- failures after reading: all-background, frames --------------------------------------------
 
 @pytest.mark.parametrize("extra", [[], ["--average"], ["--no-background-correction"]])
-def test_all_background_measurement_is_a_one_line_error(files, capsys, extra):
+def test_all_background_measurement_is_a_one_line_error(tiny_files, capsys, extra):
     import h5py
     with h5py.File("meas.mdf", "a") as f:
         f["measurement/isBackgroundFrame"][...] = 1
     assert main(RUN + ["-o", "r.mdf", "--png", "r.png"] + extra) == 2
     one_error(capsys, "meas.mdf", "field '/measurement/isBackgroundFrame'", "background")
-    assert not (files / "r.mdf").exists() and not (files / "r.png").exists()
+    assert not (tiny_files / "r.mdf").exists() and not (tiny_files / "r.png").exists()
 
 
 @pytest.mark.parametrize("frames", [["7"], ["3"], ["0", "99"]])
-def test_frames_out_of_range(files, capsys, frames):
+def test_frames_out_of_range(tiny_files, capsys, frames):
     assert main(RUN + ["-o", "r.mdf", "--frames", *frames]) == 2
     one_error(capsys, "meas.mdf", "field '")
-    assert not (files / "r.mdf").exists()
+    assert not (tiny_files / "r.mdf").exists()
 
 
 # -- signals during a write ------------------------------------------------------------------------
@@ -160,62 +148,62 @@ SLOW = textwrap.dedent("""
 
 @pytest.mark.parametrize("stage,sig,code", [("hdf5", signal.SIGTERM, 143), ("hdf5", signal.SIGINT, 130),
                                             ("png", signal.SIGTERM, 143), ("png", signal.SIGINT, 130)])
-def test_signal_while_writing_leaves_nothing(files, stage, sig, code):
+def test_signal_while_writing_leaves_nothing(tiny_files, stage, sig, code):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen([sys.executable, "-c", SLOW, stage, *RUN, "-o", "r.mdf", "--png", "r.png"],
-                            cwd=files, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            cwd=tiny_files, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         for line in proc.stderr:
             if line.startswith("WRITING"):
                 break
-        assert any(n.startswith(".") for n in os.listdir(files)), "no temporary file while writing"
+        assert any(n.startswith(".") for n in os.listdir(tiny_files)), "no temporary file while writing"
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == code
     finally:
         proc.kill()
         proc.wait()
-    assert listing(files) == {"meas.mdf", "cal.mdf"}
+    assert listing(tiny_files) == {"meas.mdf", "cal.mdf"}
 
 
 # -- every writer -----------------------------------------------------------------------------------
 
-def test_simulate_outputs(files, capsys):
+def test_simulate_outputs(tiny_files, capsys):
     assert main(["simulate", "measurement", "--sm", "cal.mdf", "--phantom", "shape", "-o", "cal.mdf",
                  "--overwrite"]) == 2
     one_error(capsys, "cal.mdf", "input")
-    (files / "x.mdf").write_bytes(b"keep")
+    (tiny_files / "x.mdf").write_bytes(b"keep")
     assert main(["simulate", "system-matrix", "--grid", "4", "4", "-o", "x.mdf"]) == 2
     one_error(capsys, "x.mdf", "--overwrite")
-    assert (files / "x.mdf").read_bytes() == b"keep"
+    assert (tiny_files / "x.mdf").read_bytes() == b"keep"
 
 
 @pytest.mark.parametrize("command", [["train", "--sm", "cal.mdf"], ["train-denoiser"]])
 @pytest.mark.parametrize("existing", ["w.pt", "w.pt.ckpt"])
-def test_train_refuses_existing_weights_or_checkpoint(files, capsys, command, existing):
-    (files / existing).write_bytes(b"keep")
+def test_train_refuses_existing_weights_or_checkpoint(tiny_files, capsys, command, existing):
+    (tiny_files / existing).write_bytes(b"keep")
     assert main(command + ["-o", "w.pt", "--epochs", "1"]) == 2
     one_error(capsys, existing)
-    assert (files / existing).read_bytes() == b"keep" and listing(files) == {"meas.mdf", "cal.mdf", existing}
+    assert (tiny_files / existing).read_bytes() == b"keep" and listing(tiny_files) == {"meas.mdf", "cal.mdf", existing}
 
 
 @pytest.mark.parametrize("command", [["bench", "--sm", "cal.mdf", "--methods", "pinv"], ["demo"]])
-def test_bench_and_demo_refuse_a_folder_that_is_not_empty(files, capsys, command):
-    (files / "out").mkdir()
-    (files / "out" / "notes.txt").write_text("mine")
+def test_bench_and_demo_refuse_a_folder_that_is_not_empty(tiny_files, capsys, command):
+    (tiny_files / "out").mkdir()
+    (tiny_files / "out" / "notes.txt").write_text("mine")
     assert main(command + ["-o", "out", "--quiet"]) == 2
     one_error(capsys, "out", "--overwrite")
-    assert listing(files / "out") == {"notes.txt"}
+    assert listing(tiny_files / "out") == {"notes.txt"}
 
 
-def test_bench_writes_all_results_together(files, capsys):
+def test_bench_writes_all_results_together(tiny_files, capsys):
     args = ["bench", "--sm", "cal.mdf", "--methods", "pinv", "--snr", "30", "--test-samples", "2",
             "--val-samples", "1", "--protocols", "paper", "--no-tuning", "--quiet", "-o", "out"]
     assert main(args) == 0
-    assert listing(files / "out") == {"results.json", "results.md", "examples_paper.png", "psnr_vs_snr_paper.png"}
+    assert listing(tiny_files / "out") == {"results.json", "results.md", "examples_paper.png", "psnr_vs_snr_paper.png"}
     assert main(args) == 2  # not empty now
     assert main(args + ["--overwrite"]) == 0
     assert main(["bench", "--sm", "cal.mdf", "--test-samples", "0", "-o", "new"]) == 2
-    assert not (files / "new").exists()
+    assert not (tiny_files / "new").exists()
 
 
 def test_save_weights_and_figures_refuse_existing_and_leave_no_temporary(tmp_path):
