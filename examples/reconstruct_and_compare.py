@@ -100,7 +100,7 @@ def main(argv=None) -> dict:
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
         axes[i, 0].set_ylabel(name)
-    save_figure(fig, out / "comparison.png")
+    save_figure(fig, out / "comparison.png", overwrite=True)
     print(f"wrote {out / 'comparison.png'} and reconstruction_<method>.mdf files to {out}")
     return {"summary": summary, "agreement": agreement}
 

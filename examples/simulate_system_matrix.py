@@ -36,7 +36,7 @@ def main(argv=None):
         ax.set_title(f"ch {sm.rows.channel[r]}, {sm.frequencies[r] / 1e3:.1f} kHz", fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
-    save_figure(fig, out / "frequency_components.png")
+    save_figure(fig, out / "frequency_components.png", overwrite=True)
     print(f"wrote {out / 'system_matrix.mdf'} and {out / 'frequency_components.png'}")
 
 

@@ -5,6 +5,7 @@ reconstruction plugins (:mod:`baselines`, :mod:`baselines.learned`, :mod:`mpirec
 infrastructure of learned methods in :mod:`mpirecon.learning` (imports torch; `import mpirecon` does not).
 """
 from ._version import __version__
+from .errors import UsageError, WeightsError
 from .loading import load_measurement_for, load_system_matrix
 from .reconstructor import (Capabilities, ReconstructionResult, Reconstructor, ReconstructorConfig,
                             ReconstructorError)
@@ -14,7 +15,7 @@ from .selection import (DEFAULT_SNR_THRESHOLD, SelectionCriteria, apply_selectio
 
 __all__ = [
     "Capabilities", "DEFAULT_SNR_THRESHOLD", "ENTRY_POINT_GROUP", "ReconstructionResult",
-    "Reconstructor", "ReconstructorConfig", "ReconstructorError", "SelectionCriteria",
+    "Reconstructor", "ReconstructorConfig", "ReconstructorError", "SelectionCriteria", "UsageError", "WeightsError",
     "__version__", "apply_selection", "list_reconstructors", "load_measurement_for",
     "load_reconstructor", "load_system_matrix", "select_frequencies", "selected_system_matrix",
 ]

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg as sla
 
+from .errors import ReconstructorError
 from .priors import GRADIENT, IDENTITY, NonNegative, constraint_in, gradient_operator, project_nonneg
 
 
@@ -61,7 +62,7 @@ def transform_matrices(op, transforms: tuple[str, ...]) -> dict:
     mats = {}
     for name in transforms:
         if name != GRADIENT:
-            raise ValueError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
+            raise ReconstructorError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
         k = gradient_operator(op.image_shape).astype(op.dtype)
         mats[name] = (_sparse_backend(op, k), _sparse_backend(op, k.T))
     return mats
@@ -88,7 +89,7 @@ def split_terms(terms: Sequence) -> tuple[bool, object, list]:
     priors = [t for t in terms if not isinstance(t, NonNegative)]
     ident = [t for t in priors if t.transform == IDENTITY]
     if len(ident) > 1:
-        raise ValueError("ADMM takes at most one identity-transform prior (L1 or a denoiser) besides x >= 0")
+        raise ReconstructorError("ADMM takes at most one identity-transform prior (L1 or a denoiser) besides x >= 0")
     return constraint_in(terms), (ident[0] if ident else None), [t for t in priors if t.transform != IDENTITY]
 
 

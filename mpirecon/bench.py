@@ -29,8 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from mdf_io import MDFFile, read_system_matrix
 
 from . import metrics
+from .errors import ReconstructorError
+from .outputs import check_output_dir, refuse_inputs, writing
 from .progress import Progress
 from .provenance import versions
+from .reconstructor import check_device
 from .registry import get_reconstructor_class, list_reconstructors
 from .selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
 from .simulation.datasets import SignalRecipe, generate_chunk
@@ -63,13 +66,13 @@ PROTOCOL_SEED_OFFSETS = {"paper": 0, "realistic": 1, "holdout": 2}
 class BenchConfig(BaseModel):
     """Benchmark parameters (recorded in results.json)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     methods: Optional[list[str]] = None
     weights: dict[str, str] = Field(default_factory=dict)
-    snr_levels: list[float] = Field(default_factory=lambda: [20.0, 25.0, 30.0, 35.0])
-    test_samples: int = 500
-    val_samples: int = 100
+    snr_levels: list[float] = Field(default_factory=lambda: [20.0, 25.0, 30.0, 35.0], min_length=1)
+    test_samples: int = Field(500, ge=1)
+    val_samples: int = Field(100, ge=1)
     protocols: list[str] = Field(default_factory=lambda: ["paper", "realistic"])
     tune: bool = True
     seed: int = 1234
@@ -111,7 +114,7 @@ def usable_methods(cfg: BenchConfig) -> list[str]:
             continue
         if cls.capabilities.needs_weights and name not in cfg.weights:
             if cfg.methods:
-                raise ValueError(f"method '{name}' needs --weights {name}=FILE")
+                raise ReconstructorError(f"method '{name}' needs --weights {name}=FILE")
             continue
         out.append(name)
     return out
@@ -159,15 +162,32 @@ def by_family(values: np.ndarray, families: np.ndarray) -> dict:
     return {str(f): metrics.summarize(values[families == f]) for f in sorted(set(families.tolist()))}
 
 
-def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", progress: bool = True) -> Path:
-    """Run the benchmark and write results.md, results.json and figures to ``output``."""
-    from .figures import comparison_grid, line_plot
+def result_files(protocols) -> list[str]:
+    """Names of the files a benchmark of ``protocols`` may write into its folder."""
+    return ["results.json", "results.md"] + [f"{kind}_{p}.png" for p in protocols
+                                             for kind in ("examples", "psnr_vs_snr")]
 
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+
+def check_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", overwrite: bool = False) -> list[str]:
+    """Everything a benchmark can check before its slow work: the output folder (new or empty
+    unless ``overwrite``; no input among its files), the methods, their weights and the device.
+    Returns the methods."""
+    folder = check_output_dir(output, overwrite=overwrite)
+    refuse_inputs({name: folder / name for name in result_files(cfg.protocols)},
+                  [system_matrix_path, *cfg.weights.values()])
+    methods = usable_methods(cfg)
+    for name in methods:
+        check_device(name, cfg.device or "cpu", method_class(name).capabilities.supports_gpu)
+    return methods
+
+
+def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", progress: bool = True,
+              overwrite: bool = False) -> Path:
+    """Run the benchmark and write results.md, results.json and figures to ``output`` (a new or
+    empty folder unless ``overwrite``), all of them together at the end, or none."""
+    methods = check_bench(cfg, system_matrix_path, output, overwrite)
     sim, calib, sm_desc = _load_calibration(system_matrix_path)
     sm_sel = selected_system_matrix(calib, cfg.snr_threshold)
-    methods = usable_methods(cfg)
     protocols = [p for p in cfg.protocols if p != "realistic" or sim is not None]
     notes = []
     if len(protocols) < len(cfg.protocols):
@@ -225,19 +245,33 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                     examples[protocol]["rows"][name] = res.images[:6]
                     examples[protocol]["psnr"][name] = metrics.psnr(res.images[:6], test_img[:6])
                 bar.update(1, protocol=protocol, snr=snr, method=name)
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
-    for protocol, ex in examples.items():
-        n = min(len(r) for r in ex["rows"].values())  # methods with fewer test samples cap the columns
-        comparison_grid(out / f"examples_{protocol}.png", ex["truth"][:n], {m: r[:n] for m, r in ex["rows"].items()},
-                        psnrs={m: p[:n] for m, p in ex["psnr"].items()})
-    for protocol in protocols:
-        series = {m: ([results["protocols"][protocol][f"{s:g}"][m]["psnr"]["mean"] for s in cfg.snr_levels],
-                      [results["protocols"][protocol][f"{s:g}"][m]["psnr"]["std"] for s in cfg.snr_levels])
-                  for m in methods}
-        line_plot(out / f"psnr_vs_snr_{protocol}.png", cfg.snr_levels, series, xlabel="signal SNR (dB)",
-                  ylabel="PSNR (dB)", title=f"{protocol} protocol")
-    (out / "results.md").write_text(results_markdown(results, methods))
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_results(out, results, methods, examples, cfg.snr_levels, overwrite)
     return out
+
+
+def _write_results(out: Path, results: dict, methods: list[str], examples: dict, snr_levels, overwrite: bool) -> None:
+    """results.json, results.md and the figures, published together (:func:`mpirecon.outputs.writing`)."""
+    from .figures import comparison_grid, line_plot
+
+    protocols = list(results["protocols"])
+    names = ["results.json", "results.md"] + [f"examples_{p}.png" for p in examples] + \
+        [f"psnr_vs_snr_{p}.png" for p in protocols]
+    with writing([out / n for n in names], overwrite=overwrite) as tmps:
+        tmp = dict(zip(names, tmps))
+        tmp["results.json"].write_text(json.dumps(results, indent=1, default=float))
+        tmp["results.md"].write_text(results_markdown(results, methods))
+        for protocol, ex in examples.items():
+            n = min(len(r) for r in ex["rows"].values())  # methods with fewer test samples cap the columns
+            comparison_grid(tmp[f"examples_{protocol}.png"], ex["truth"][:n], {m: r[:n] for m, r in ex["rows"].items()},
+                            psnrs={m: p[:n] for m, p in ex["psnr"].items()}, overwrite=True)
+        for protocol in protocols:
+            levels = results["protocols"][protocol]
+            series = {m: ([levels[f"{s:g}"][m]["psnr"]["mean"] for s in snr_levels],
+                          [levels[f"{s:g}"][m]["psnr"]["std"] for s in snr_levels]) for m in methods}
+            line_plot(tmp[f"psnr_vs_snr_{protocol}.png"], snr_levels, series, xlabel="signal SNR (dB)",
+                      ylabel="PSNR (dB)", title=f"{protocol} protocol", overwrite=True)
 
 
 def results_markdown(results: dict, methods: list[str]) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import metrics
 from .loading import load_measurement_for, load_system_matrix
+from .outputs import check_output_dir, writing
 from .progress import Progress
 from .registry import get_reconstructor_class, list_reconstructors
 from .selection import DEFAULT_SNR_THRESHOLD
@@ -49,29 +50,41 @@ def _demo_weights(sm, folder: Path, retrain: bool, log: Progress, progress: bool
     return {"dernet": str(path)}
 
 
-def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, progress: bool = True) -> Path:
-    """Run the demo into ``output`` (created); returns the output folder. Methods whose needs are
-    unmet (weights nobody trained) are skipped."""
+def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, progress: bool = True,
+             overwrite: bool = False) -> Path:
+    """Run the demo into ``output`` (a new or empty folder unless ``overwrite``); returns the
+    folder. Its files appear together at the end, or none does. Methods whose needs are unmet
+    (weights nobody trained) are skipped."""
+    from .simulation import phantoms
+
+    out = check_output_dir(output, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(phantoms.NAMED_PHANTOMS)
+    files = ["system_matrix.mdf"] + [f"measurement_{n}.mdf" for n in names] + ["comparison.png", "metrics.md",
+                                                                               "metrics.json"]
+    with writing([out / f for f in files], overwrite=overwrite) as tmps:
+        _demo_into(dict(zip(files, tmps)), names, cache_dir, retrain, progress)
+    return out
+
+
+def _demo_into(tmp: dict, names: list[str], cache_dir, retrain: bool, progress: bool) -> None:
+    """The demo, writing each file to its temporary path ``tmp[name]`` (published by the caller)."""
     from .figures import comparison_grid
     from .simulation import phantoms
     from .simulation.measurement import simulate_spectra, write_time_domain_measurement
     from .simulation.system_matrix import simulate_calibration
 
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     log = Progress(1, enabled=progress)
     sim = simulate_calibration()
-    sm_path = out / "system_matrix.mdf"
-    sim.write(sm_path, overwrite=True)
-    sm = load_system_matrix(sm_path)
-    log.message(f"simulated calibration {sm_path}: grid {sm.grid[:2]}, {sm.num_rows} rows with SNR > "
+    sim.write(tmp["system_matrix.mdf"], overwrite=True)  # the temporary files exist (empty)
+    sm = load_system_matrix(tmp["system_matrix.mdf"])
+    log.message(f"simulated calibration system_matrix.mdf: grid {sm.grid[:2]}, {sm.num_rows} rows with SNR > "
                 f"{DEFAULT_SNR_THRESHOLD}")
-    names = list(phantoms.NAMED_PHANTOMS)
     truths = np.stack([phantoms.named_phantom(n, sm.image_shape) for n in names])
     meas_paths = []
     for i, name in enumerate(names):
         m = simulate_spectra(sim, truths[i], DEMO_SNR_DB, seed=100 + i)
-        p = out / f"measurement_{name}.mdf"
+        p = tmp[f"measurement_{name}.mdf"]
         write_time_domain_measurement(p, sim, m, name=f"phantom {name}", overwrite=True)
         meas_paths.append(p)
     weights = _demo_weights(sm, Path(cache_dir) if cache_dir else default_cache_dir(), retrain, log, progress)
@@ -97,7 +110,7 @@ def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, p
         psnrs[name] = metrics.psnr(images, truths)
         table.append({"method": name, "psnr": psnrs[name].tolist(), "ssim": metrics.ssim(images, truths).tolist(),
                       "nrmse": metrics.nrmse(images, truths).tolist(), "ms_per_frame": 1e3 * seconds / len(names)})
-    comparison_grid(out / "comparison.png", truths, rows, row_titles=names, psnrs=psnrs)
+    comparison_grid(tmp["comparison.png"], truths, rows, row_titles=names, psnrs=psnrs, overwrite=True)
     lines = ["# mpirecon demo", "", f"Simulated 19x19 FFP calibration, phantoms at {DEMO_SNR_DB:g} dB SNR "
              "(physics model + background, noisy calibration). DERnet here is the quick demo training, "
              "not the full recipe.", "",
@@ -106,7 +119,6 @@ def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, p
     for row in table:
         lines.append(f"| {row['method']} | " + " | ".join(f"{v:.2f}" for v in row["psnr"])
                      + f" | {np.mean(row['ssim']):.3f} | {row['ms_per_frame']:.2f} |")
-    (out / "metrics.md").write_text("\n".join(lines) + "\n")
-    (out / "metrics.json").write_text(json.dumps(table, indent=1))
+    tmp["metrics.md"].write_text("\n".join(lines) + "\n")
+    tmp["metrics.json"].write_text(json.dumps(table, indent=1))
     log.message("\n".join(lines))
-    return out

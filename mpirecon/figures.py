@@ -1,11 +1,10 @@
-"""Figures (PNG) written atomically with matplotlib's Agg backend."""
+"""Figures (PNG) written atomically (:func:`mdf_io.atomic.atomic_output`) with matplotlib's Agg
+backend. Every function refuses an existing file unless ``overwrite=True``."""
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
+
+from mdf_io.atomic import atomic_output
 
 
 def _pyplot():
@@ -15,22 +14,19 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig, path) -> None:
-    """Save ``fig`` to ``path`` via a temporary file + rename, then close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
+def save_figure(fig, path, *, overwrite: bool = False, format: str = "png") -> None:
+    """Save ``fig`` as ``format`` (whatever ``path``'s suffix) to ``path`` atomically, then close
+    it. Raises :class:`mdf_io.MDFWriteError` if ``path`` exists and ``overwrite`` is False, or
+    if its folder is missing."""
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format=format)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         _pyplot().close(fig)
 
 
-def image_png(path, image: np.ndarray, *, title: str = "", fov=None, label: str = "concentration (a.u.)") -> None:
+def image_png(path, image: np.ndarray, *, title: str = "", fov=None, label: str = "concentration (a.u.)",
+              overwrite: bool = False) -> None:
     """One image (Ny, Nx) with colour bar; axes in mm when ``fov`` (m) is given; y up."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4))
@@ -43,11 +39,11 @@ def image_png(path, image: np.ndarray, *, title: str = "", fov=None, label: str 
     im = ax.imshow(image, origin="lower", cmap="gray", extent=extent)
     fig.colorbar(im, ax=ax, label=label)
     ax.set_title(title)
-    save_figure(fig, path)
+    save_figure(fig, path, overwrite=overwrite)
 
 
 def comparison_grid(path, truths: np.ndarray, rows: dict, *, row_titles=None, psnrs: dict | None = None,
-                    error_maps: bool = True) -> None:
+                    error_maps: bool = True, overwrite: bool = False) -> None:
     """Grid of reconstructions: one column per phantom, one row per method (plus error maps),
     like the DERnet paper's figure 3. ``rows`` maps method -> images (n, Ny, Nx)."""
     plt = _pyplot()
@@ -75,10 +71,11 @@ def comparison_grid(path, truths: np.ndarray, rows: dict, *, row_titles=None, ps
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    save_figure(fig, path)
+    save_figure(fig, path, overwrite=overwrite)
 
 
-def line_plot(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "") -> None:
+def line_plot(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "",
+              overwrite: bool = False) -> None:
     """Lines ``series[name] = (mean, std)`` over ``x`` with error bars."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -89,4 +86,4 @@ def line_plot(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    save_figure(fig, path)
+    save_figure(fig, path, overwrite=overwrite)

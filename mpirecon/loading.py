@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from mdf_io import Geometry, MDFFile, Measurement, SystemMatrix, read_measurement, read_system_matrix
+from mdf_io import (Geometry, MDFFile, MDFFormatError, Measurement, SystemMatrix, read_measurement,
+                    read_system_matrix)
 
 from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
 
@@ -31,9 +32,13 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
 def load_measurement_for(path, target, *, frames=None, average=False,
                          subtract_background=True, background=None) -> Measurement:
     """Read measurement ``path`` with exactly the rows of ``target`` (a SystemMatrix or an
-    :class:`mdf_io.Geometry`, e.g. a learned method's), in the same order."""
+    :class:`mdf_io.Geometry`, e.g. a learned method's), in the same order. Raises
+    :class:`mdf_io.MDFFormatError` for a file without foreground frames (nothing to reconstruct)."""
     geometry = target if isinstance(target, Geometry) else target.geometry
     meas = read_measurement(path, frames=frames, average=average,
                             subtract_background=subtract_background, background=background,
                             rows=geometry.rows)
+    if meas.num_frames == 0:
+        raise MDFFormatError(path, "/measurement/isBackgroundFrame", "at least one foreground frame",
+                             "only background frames (nothing to reconstruct)")
     return meas.matched_to(geometry)

@@ -35,10 +35,13 @@ def psnr(pred, gt) -> np.ndarray:
 def ssim(pred, gt) -> np.ndarray:
     """Eq. (14) via ``skimage.metrics.structural_similarity`` per image, with
     ``data_range = max(gt) - min(gt)`` of that image's ground truth (7x7 window, skimage's
-    defaults otherwise; images smaller than 7 use the largest odd window that fits)."""
+    defaults otherwise; images smaller than 7 use the largest odd window that fits; NaN for
+    images smaller than 3 x 3, where no window of more than one pixel fits)."""
     _, _, p, g = _batch(pred, gt)
     win = min(7, *[s if s % 2 else s - 1 for s in p.shape[1:]])
-    out = np.empty(p.shape[0])
+    out = np.full(p.shape[0], np.nan)
+    if win < 3:
+        return out
     for i in range(p.shape[0]):  # skimage computes one image at a time
         rng = float(g[i].max() - g[i].min()) or 1.0
         out[i] = structural_similarity(p[i], g[i], data_range=rng, win_size=win)

@@ -36,6 +36,8 @@ import numpy as np
 
 from mdf_io import SystemMatrix
 
+from .errors import ReconstructorError
+
 #: largest P for the dense strategies (a P x P float64 matrix is then at most 512 MiB)
 DENSE_MAX_VOXELS = 8192
 #: largest P for pinv's full SVD (its cost, ~2R·P² with a large constant, dominates above)
@@ -90,7 +92,7 @@ class SystemOperator:
         self.device = str(device)
         self.backend_name = backend or ("numpy" if self.device == "cpu" else "torch")
         if self.backend_name not in ("numpy", "torch") or (self.backend_name == "numpy" and self.device != "cpu"):
-            raise ValueError(f"operator backend {self.backend_name!r} on device {self.device!r} is not available")
+            raise ReconstructorError(f"operator backend {self.backend_name!r} on device {self.device!r} is not available")
         self.image_shape = tuple(system_matrix.image_shape)
         self.num_voxels = m.shape[1]
         self.num_rows = 2 * m.shape[0]

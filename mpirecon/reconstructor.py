@@ -31,11 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mdf_io import Geometry, Measurement, Reconstruction, SystemMatrix
 
+from .errors import ReconstructorError
 from .noise import NoiseEstimate, estimate_noise
-
-
-class ReconstructorError(ValueError):
-    """Invalid parameters, missing system matrix/weights, or data that do not fit."""
 
 
 class ReconstructorConfig(BaseModel):
@@ -104,7 +101,8 @@ def validated(model: type[BaseModel], values: dict, context: str) -> BaseModel:
     try:
         return model(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(": ".join(filter(None, (".".join(str(p) for p in e["loc"]), e["msg"])))
+                             for e in exc.errors())
         allowed = ", ".join(model.model_fields)
         raise ReconstructorError(f"{context} ({problems}); allowed: {allowed}".replace("\n", " ")) from None
 

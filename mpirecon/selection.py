@@ -8,6 +8,8 @@ import numpy as np
 
 from mdf_io import Measurement, RowIndex, SystemMatrix
 
+from .errors import ReconstructorError
+
 #: Default SNR threshold: the DERnet paper kept system-matrix rows with SNR > 1.5.
 DEFAULT_SNR_THRESHOLD = 1.5
 
@@ -56,7 +58,7 @@ def select_frequencies(system_matrix: SystemMatrix, snr_threshold: Optional[floa
                              None if receive_channels is None else tuple(int(c) for c in receive_channels))
     keep = crit.mask(system_matrix.snr, system_matrix.frequencies, system_matrix.rows.channel)
     if not keep.any():
-        raise ValueError(f"frequency selection {crit.as_dict()} keeps no rows of the system matrix "
+        raise ReconstructorError(f"frequency selection {crit.as_dict()} keeps no rows of the system matrix "
                          f"{system_matrix.source or ''} (SNR range {np.nanmin(system_matrix.snr):.3g}.."
                          f"{np.nanmax(system_matrix.snr):.3g})")
     return np.flatnonzero(keep)
@@ -93,5 +95,5 @@ def selected_rows_of_file(mdf, criteria: SelectionCriteria) -> RowIndex:
     snr_rows = np.full(len(rows), np.inf) if snr is None else snr.reshape(-1)
     keep = criteria.mask(snr_rows, mdf.frequencies[rows.frequency_index], rows.channel)
     if not keep.any():
-        raise ValueError(f"{mdf.path}: frequency selection {criteria.as_dict()} keeps no rows")
+        raise ReconstructorError(f"{mdf.path}: frequency selection {criteria.as_dict()} keeps no rows")
     return rows.take(np.flatnonzero(keep))

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from mpirecon.errors import ReconstructorError
 from mpirecon.operator import matrix_scale, tikhonov_inverse
 
 #: Tikhonov λ per image channel of eq. (5), relative to ||A||_F^2 / N (as the pinv baseline)
@@ -53,9 +54,9 @@ def tikhonov_start(net, matrix: np.ndarray, kappa: float, lambdas: Sequence[floa
     hp = net.hp
     m, n = matrix.shape
     if m != hp.num_rows or n != hp.grid[0] * hp.grid[1]:
-        raise ValueError(f"matrix {matrix.shape} does not fit DERnet with {hp.num_rows} rows, grid {hp.grid}")
+        raise ReconstructorError(f"matrix {matrix.shape} does not fit DERnet with {hp.num_rows} rows, grid {hp.grid}")
     if hp.c1 < 4:
-        raise ValueError("the Tikhonov start needs C1 >= 4 (re, -re, im, -im through the ReLU)")
+        raise ReconstructorError("the Tikhonov start needs C1 >= 4 (re, -re, im, -im through the ReLU)")
     c1, c2 = hp.c1, hp.c2
     w1 = torch.zeros_like(net.conv1d_1.weight)  # (C1, 2, 3): channels re, -re, im, -im
     for ch, (src, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):

@@ -78,10 +78,10 @@ class DERnetReconstructor(Reconstructor):
             self.kappa = float(meta["kappa"])
             self.trained_fingerprint = str(meta["system_matrix_fingerprint"])
             self._geometry = geometry_of_weights(meta)
-        except WeightsError as exc:
-            raise ReconstructorError(str(exc)) from None
+        except WeightsError:
+            raise
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            raise ReconstructorError(f"{weights}: DERnet weights are inconsistent: {error_line(exc)}") from None
+            raise WeightsError(f"{weights}: DERnet weights are inconsistent: {error_line(exc)}") from None
         self.meta = meta
         self.device = torch.device(self.config.device)
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.data import PairsRecipe, SimulatedPairs
 from mpirecon.learning.loop import TrainResult, fit, training_session
+from mpirecon.errors import ReconstructorError
 from mpirecon.provenance import versions
 from mpirecon.simulation.datasets import DEFAULT_FAMILIES
 
@@ -76,7 +77,7 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
     cfg = config or TrainConfig()
     shape = system_matrix.image_shape
     if len(shape) != 2:
-        raise ValueError("DERnet reconstructs 2D grids (Nz = 1)")
+        raise ReconstructorError("DERnet reconstructs 2D grids (Nz = 1)")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         matrix = system_matrix.matrix
         data = SimulatedPairs(matrix, shape, PairsRecipe(cfg.samples, cfg.val_samples, cfg.snr_min, cfg.snr_max,

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -20,3 +22,15 @@ def small_sm(small_sim):
 @pytest.fixture()
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture()
+def tiny_files(tmp_path, monkeypatch):
+    """A fresh folder (made the cwd) with a tiny measurement ``meas.mdf`` and calibration
+    ``cal.mdf`` (3 x 2 grid, see tests/cli_fuzz_cases.py); returns the folder."""
+    from cli_fuzz_cases import base_calibration, base_measurement
+
+    base_measurement(tmp_path / "meas.mdf")
+    base_calibration(tmp_path / "cal.mdf")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mpirecon.learning.data import DenoisingPairs
 from mpirecon.learning.loop import TrainResult, fit, training_session
+from mpirecon.errors import ReconstructorError
 from mpirecon.provenance import versions
 from mpirecon.simulation.phantoms import TRAINING_FAMILIES
 
@@ -52,7 +53,7 @@ def train_denoiser(out_path, config: DenoiserTrainConfig, *, resume=None, progre
     Returns the :class:`~mpirecon.learning.loop.TrainResult`."""
     cfg = config
     if cfg.grid is None:
-        raise ValueError("denoiser training needs grid=(Nx, Ny)")
+        raise ReconstructorError("denoiser training needs grid=(Nx, Ny)")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         data = DenoisingPairs((cfg.grid[1], cfg.grid[0]), cfg.samples, cfg.val_samples or max(cfg.samples // 10, 16),
                               cfg.noise_std, tuple(cfg.families), cfg.seed)

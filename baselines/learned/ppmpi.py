@@ -21,8 +21,6 @@ from mpirecon.operator import operator_for
 from mpirecon.priors import Denoiser, NonNegative
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
-from mpirecon.learning.weights import WeightsError
-
 from .denoiser import denoise, load_denoiser
 from .denoiser_training import DenoiserTrainConfig, train_denoiser
 
@@ -46,10 +44,7 @@ class PPMPIReconstructor(Reconstructor):
     TrainSettings = DenoiserTrainConfig
 
     def _load_weights(self, weights) -> None:
-        try:
-            self.denoiser = load_denoiser(weights)
-        except WeightsError as exc:
-            raise ReconstructorError(str(exc)) from None
+        self.denoiser = load_denoiser(weights)  # WeightsError naming the file
         self.device = torch.device(self.config.device)
         self.tdtype = getattr(torch, self.config.dtype)
         self.denoiser.net.to(self.device, self.tdtype)

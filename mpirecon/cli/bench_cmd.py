@@ -18,23 +18,29 @@ def add_parser(sub) -> None:
     p.add_argument("--no-tuning", action="store_true", help="use each method's defaults")
     p.add_argument("--seed", type=int, default=1234, help="seed of the test and validation data")
     p.add_argument("--device", default=None, help="cpu or cuda for methods with a torch path (None: cpu)")
-    p.add_argument("-o", "--output", default="bench-results", help="output folder")
+    p.add_argument("-o", "--output", default="bench-results", help="output folder (new or empty, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty, replacing "
+                   "result files of the same names")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args) -> int:
     """Run the benchmark and write results to ``args.output``."""
     from mpirecon.bench import BenchConfig, run_bench
+    from mpirecon.errors import UsageError
+    from mpirecon.reconstructor import validated
 
     weights = {}
     for item in args.weights:
         if "=" not in item:
-            raise ValueError(f"--weights '{item}': expected METHOD=FILE")
+            raise UsageError(f"--weights '{item}': expected METHOD=FILE")
         k, v = item.split("=", 1)
         weights[k] = v
-    cfg = BenchConfig(methods=args.methods, weights=weights, snr_levels=args.snr, test_samples=args.test_samples,
-                      val_samples=args.val_samples, protocols=args.protocols, tune=not args.no_tuning,
-                      seed=args.seed, device=args.device)
-    out = run_bench(cfg, system_matrix_path=args.sm, output=args.output, progress=not args.quiet)
+    cfg = validated(BenchConfig, dict(methods=args.methods, weights=weights, snr_levels=args.snr,
+                                      test_samples=args.test_samples, val_samples=args.val_samples,
+                                      protocols=args.protocols, tune=not args.no_tuning, seed=args.seed,
+                                      device=args.device), "bench: invalid options")
+    out = run_bench(cfg, system_matrix_path=args.sm, output=args.output, progress=not args.quiet,
+                    overwrite=args.overwrite)
     print(f"wrote {out / 'results.md'}, {out / 'results.json'} and figures in {out}")
     return 0

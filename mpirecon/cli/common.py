@@ -1,17 +1,20 @@
-"""Helpers shared by the sub-command modules: KEY=VALUE parsing and output-file checks."""
+"""Helpers shared by the sub-command modules: KEY=VALUE parsing and output-file checks (the rule
+itself is :mod:`mpirecon.outputs`)."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
+
+from ..errors import UsageError
+from ..outputs import check_outputs, refuse_inputs
 
 
 def parse_params(items, option: str = "--param") -> dict:
     """``["lam=0.1", "nonneg=false"]`` -> {"lam": 0.1, "nonneg": False} (Python literals, true/false,
-    else the text). Raises ValueError naming ``option`` for an item without '='."""
+    else the text). Raises :class:`UsageError` naming ``option`` for an item without '='."""
     out = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"{option} '{item}': expected KEY=VALUE")
+            raise UsageError(f"{option} '{item}': expected KEY=VALUE")
         key, value = item.split("=", 1)
         low = value.strip().lower()
         if low in ("true", "false"):
@@ -25,14 +28,10 @@ def parse_params(items, option: str = "--param") -> dict:
 
 
 def refuse_input_as_output(output, *inputs) -> None:
-    """Raise ValueError if ``output`` is the same file as one of ``inputs`` (None entries skipped)."""
-    out = Path(output).resolve()
-    for item in inputs:
-        if item is not None and Path(item).resolve() == out:
-            raise ValueError(f"output {output} is also an input file; refusing to overwrite an input")
+    """Raise :class:`mdf_io.MDFWriteError` if ``output`` is one of ``inputs`` (None entries skipped)."""
+    refuse_inputs({"-o": output}, inputs)
 
 
 def check_output(output, overwrite: bool) -> None:
-    """Raise FileExistsError if ``output`` exists and ``overwrite`` is False."""
-    if Path(output).exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    """Raise :class:`mdf_io.MDFWriteError` if ``output`` exists and ``overwrite`` is False."""
+    check_outputs({"-o": output}, overwrite=overwrite)

@@ -8,6 +8,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", default="mpirecon-demo", help="output folder")
     p.add_argument("--cache-dir", default=None, help="where trained demo weights are cached (None: $MPIRECON_CACHE or the user cache folder)")
     p.add_argument("--retrain", action="store_true", help="ignore cached demo weights")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty, replacing "
+                   "demo files of the same names")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -15,6 +17,7 @@ def run(args) -> int:
     """Run the demo into ``args.output``."""
     from mpirecon.demo import run_demo
 
-    out = run_demo(args.output, cache_dir=args.cache_dir, retrain=args.retrain, progress=not args.quiet)
+    out = run_demo(args.output, cache_dir=args.cache_dir, retrain=args.retrain, progress=not args.quiet,
+                   overwrite=args.overwrite)
     print(f"demo results in {out}/ (comparison.png, metrics.md)")
     return 0

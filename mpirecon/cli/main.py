@@ -1,14 +1,23 @@
 """``mpirecon`` command: builds the parser from the sub-command modules and maps errors to exit codes.
 
 Each sub-command lives in its own module ``mpirecon/cli/<name>_cmd.py`` with ``add_parser(sub)``
-and ``run(args)``. Every sub-command exits 0 on success and 2 with a one-line
-``mpirecon: error: ...`` on bad input; outputs are written atomically and inputs are never
-overwritten.
+and ``run(args)``. Exit codes, each failure reported on ONE line of stderr:
+
+* 0 success;
+* 2 ``mpirecon: error: ...`` — bad input: a command-line value, a file (:class:`mdf_io.MDFError`,
+  naming the file and field), a method or its parameters (:class:`ReconstructorError`), a
+  weights file (:class:`WeightsError`), an operating-system refusal (``OSError``);
+* 1 ``mpirecon: internal error: ...`` — any other exception: a bug, not bad input
+  (``MPIRECON_DEBUG=1`` re-raises it with its traceback);
+* 130 interrupted (SIGINT), 143 terminated (SIGTERM while writing).
+
+Outputs follow :mod:`mpirecon.outputs`: written atomically, all or none, never over an input.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .._version import __version__
@@ -23,6 +32,10 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        """A usage error on one line (exit 2), instead of argparse's usage block."""
+        self.exit(2, f"mpirecon: error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,17 +60,28 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     from mdf_io import MDFError
-    from mpirecon.reconstructor import ReconstructorError
+
+    from ..errors import ReconstructorError, UsageError, WeightsError
 
     try:
         return args.run(args)
-    except (MDFError, ReconstructorError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"mpirecon: error: {message or exc.__class__.__name__}", file=sys.stderr)
+    except (MDFError, ReconstructorError, WeightsError, UsageError, OSError) as exc:
+        print(f"mpirecon: error: {one_line(exc) or exc.__class__.__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mpirecon: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: say so on one line, keep the traceback for debugging
+        if os.environ.get("MPIRECON_DEBUG") == "1":
+            raise
+        print(f"mpirecon: internal error: {exc.__class__.__name__}: {one_line(exc)} (a bug; "
+              "MPIRECON_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(text) -> str:
+    """``text`` with whitespace runs (newlines included) collapsed to one space."""
+    return " ".join(str(text).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,8 +5,10 @@ import sys
 
 import numpy as np
 
+from ..errors import UsageError
+from ..outputs import check_outputs, writing
 from ..selection import DEFAULT_SNR_THRESHOLD
-from .common import check_output, parse_params, refuse_input_as_output
+from .common import parse_params
 
 
 def add_selection_args(p) -> None:
@@ -41,15 +43,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Reconstruct ``args.measurement`` with ``args.method`` and write ``args.output`` (+ PNG)."""
-    from mdf_io import write_reconstruction
-    from mpirecon.figures import image_png
     from mpirecon.loading import load_measurement_for, load_system_matrix
     from mpirecon.registry import get_reconstructor_class
 
-    refuse_input_as_output(args.output, args.measurement, args.sm, args.background, args.weights)
-    if args.png:
-        refuse_input_as_output(args.png, args.measurement, args.sm, args.background, args.weights)
-    check_output(args.output, args.overwrite)
+    outputs = check_outputs({"-o": args.output, "--png": args.png},
+                            (args.measurement, args.sm, args.background, args.weights), overwrite=args.overwrite)
     cls = get_reconstructor_class(args.method)
     params = parse_params(args.param)
     if args.device:
@@ -57,7 +55,7 @@ def run(args) -> int:
     recon = cls(None, weights=args.weights, **params)
     if args.sm is None:
         if cls.capabilities.needs_system_matrix or recon.geometry is None:
-            raise ValueError(f"--sm: method '{args.method}' needs the system matrix (calibration file)")
+            raise UsageError(f"--sm: method '{args.method}' needs the system matrix (calibration file)")
         print(f"using the geometry stored in {args.weights} ({recon.geometry.num_rows} rows, "
               f"grid {recon.geometry.grid})", file=sys.stderr)
         target = recon.geometry
@@ -83,9 +81,21 @@ def run(args) -> int:
     rec.parameters["system_matrix"] = str(args.sm)
     if args.weights:
         rec.parameters["weights"] = str(args.weights)
-    write_reconstruction(args.output, rec, overwrite=args.overwrite)
-    print(f"wrote {args.output} ({result.images.shape[0]} frame(s), {1e3 * result.seconds / result.images.shape[0]:.2f} ms/frame)")
-    if args.png:
-        image_png(args.png, result.images[0], title=f"{args.method}", fov=fov)
-        print(f"wrote {args.png}")
+    write_outputs(outputs, rec, title=args.method, fov=fov, overwrite=args.overwrite)
+    frames = result.images.shape[0]
+    print(f"wrote {', '.join(map(str, outputs.values()))} ({frames} frame(s), "
+          f"{1e3 * result.seconds / max(frames, 1):.2f} ms/frame)")
     return 0
+
+
+def write_outputs(outputs: dict, rec, *, title: str, fov, overwrite: bool) -> None:
+    """Write the reconstruction (``outputs["-o"]``) and, if asked, the PNG of its first frame
+    (``outputs["--png"]``) as one outcome: both appear, complete, or neither does."""
+    from mdf_io import write_reconstruction
+    from mpirecon.figures import image_png
+
+    with writing(list(outputs.values()), overwrite=overwrite) as tmps:
+        tmp = dict(zip(outputs, tmps))
+        write_reconstruction(tmp["-o"], rec, overwrite=True)  # the temporary file exists (empty)
+        if "--png" in tmp:
+            image_png(tmp["--png"], np.asarray(rec.images)[0], title=title, fov=fov, overwrite=True)

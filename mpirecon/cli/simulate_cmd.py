@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+from ..outputs import check_outputs
 from ..selection import DEFAULT_SNR_THRESHOLD
-from .common import check_output, refuse_input_as_output
 
 
 def add_parser(sub) -> None:
@@ -39,16 +40,16 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Simulate what ``args.what`` names (system-matrix or measurement) into ``args.output``."""
+    from mpirecon.reconstructor import validated
     from mpirecon.simulation.scanner import ParticleParams, ScannerParams
     from mpirecon.simulation.system_matrix import CalibrationNoise, simulate_calibration
 
     if args.what == "system-matrix":
-        check_output(args.output, args.overwrite)
-        scanner = ScannerParams(grid=tuple(args.grid), fov=tuple(args.fov) if args.fov else None,
-                                gradient=tuple(args.gradient), drive_amplitude=tuple(args.amplitude))
-        particles = ParticleParams() if args.relaxation is None else ParticleParams(relaxation_time=args.relaxation)
-        noise = CalibrationNoise(seed=args.seed) if args.noise_level is None else CalibrationNoise(
-            seed=args.seed, noise_level=args.noise_level)
+        check_outputs({"-o": args.output}, overwrite=args.overwrite)
+        scanner = validated(ScannerParams, _given(grid=args.grid, fov=args.fov, gradient=args.gradient,
+                                                  drive_amplitude=args.amplitude), "--grid/--fov/--gradient/--amplitude")
+        particles = validated(ParticleParams, _given(relaxation_time=args.relaxation), "--relaxation")
+        noise = validated(CalibrationNoise, _given(seed=args.seed, noise_level=args.noise_level), "--noise-level/--seed")
         sim = simulate_calibration(scanner, particles, noise)
         sim.write(args.output, overwrite=args.overwrite)
         kept = int(np.sum(sim.calibration.snr > DEFAULT_SNR_THRESHOLD))
@@ -61,29 +62,37 @@ def run(args) -> int:
     return 2
 
 
+def _given(**values) -> dict:
+    """The options given (not None), lists as tuples, for a parameter model."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None}
+
+
 def _simulate_measurement(args) -> int:
     """Simulate a measurement of ``args.phantom`` with the physics model stored in ``args.sm``."""
-    from mdf_io import MDFFile
+    from mdf_io import MDFFile, MDFFormatError
     from mpirecon.simulation import phantoms
     from mpirecon.simulation.measurement import simulate_spectra, write_time_domain_measurement
     from mpirecon.simulation.system_matrix import simulation_from_file
 
-    refuse_input_as_output(args.output, args.sm)
-    check_output(args.output, args.overwrite)
+    phantom_file = args.phantom if Path(args.phantom).is_file() else None
+    check_outputs({"-o": args.output}, (args.sm, phantom_file), overwrite=args.overwrite)
+    if not np.isfinite(args.snr) or args.frames < 1 or args.background_frames < 0:
+        raise UsageError(f"--snr {args.snr} --frames {args.frames} --background-frames {args.background_frames}: "
+                         "expected a finite SNR, at least 1 frame and no negative number of background frames")
     with MDFFile(args.sm) as mdf:
         sim = simulation_from_file(mdf)
     if sim is None:
-        raise ValueError(f"{args.sm}: field '/_simulation' missing: only calibrations written by "
-                         "`mpirecon simulate system-matrix` carry the physics model needed here")
+        raise MDFFormatError(args.sm, "/_simulation", "the physics model of a calibration written by "
+                             "`mpirecon simulate system-matrix`", "no such field")
     shape = sim.calibration.image_shape
     if args.phantom in phantoms.NAMED_PHANTOMS:
         image = phantoms.named_phantom(args.phantom, shape)
     elif args.phantom in phantoms.FAMILIES:
         image = phantoms.generate(args.phantom, 1, shape, args.seed)[0]
-    elif Path(args.phantom).exists():
+    elif phantom_file:
         image = phantoms.load_phantom_image(args.phantom, shape)
     else:
-        raise ValueError(f"--phantom '{args.phantom}': not a named phantom "
+        raise UsageError(f"--phantom '{args.phantom}': not a named phantom "
                          f"({', '.join(phantoms.NAMED_PHANTOMS)}), family ({', '.join(phantoms.FAMILIES)}) or file")
     meas = simulate_spectra(sim, np.repeat(image[None], args.frames, 0), args.snr,
                             background_frames=args.background_frames, seed=args.seed)

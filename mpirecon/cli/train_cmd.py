@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from ..outputs import check_outputs
 from ..selection import DEFAULT_SNR_THRESHOLD
-from .common import check_output, parse_params, refuse_input_as_output
+from .common import parse_params
 
 #: (option, type, help) of the shortcuts for ``--set KEY=VALUE`` (KEY = option with '_' for '-')
 SHORTCUTS = (("--samples", int, "training samples"), ("--val-samples", int, "validation samples"),
@@ -49,16 +50,19 @@ def shortcut_settings(args, options) -> dict:
 
 def train_and_report(method: str, system_matrix, output, settings: dict, *, resume=None, quiet=False) -> int:
     """Train ``method`` through the registry and print its JSON summary; one-line errors for a
-    method that is not trainable or settings it does not accept. ``system_matrix``: a
-    SystemMatrix, None, or a callable returning one (called after the settings are validated)."""
-    from mpirecon.reconstructor import ReconstructorError
+    method that is not trainable, settings it does not accept or a device it cannot use.
+    ``system_matrix``: a SystemMatrix, None, or a callable returning one (called after the
+    settings are validated)."""
+    from mpirecon.reconstructor import ReconstructorError, check_device
     from mpirecon.registry import get_reconstructor_class
 
     cls = get_reconstructor_class(method)
     if not cls.capabilities.trainable:
         raise ReconstructorError(f"method '{method}' is not trainable (see `mpirecon methods {method}`)")
     if cls.TrainSettings is not None:
-        cls.train_settings(settings)  # fail before any slow work
+        checked = cls.train_settings(settings)  # fail before any slow work
+        if isinstance(getattr(checked, "device", None), str):
+            check_device(cls.name, checked.device, cls.capabilities.supports_gpu)
     if callable(system_matrix):
         system_matrix = system_matrix()
     summary = cls.train(system_matrix, output, settings, resume=resume, progress=not quiet)
@@ -66,13 +70,21 @@ def train_and_report(method: str, system_matrix, output, settings: dict, *, resu
     return 0
 
 
+def check_training_outputs(output, inputs, *, resume=None, overwrite: bool = False) -> None:
+    """Check the weights file ``output`` and its checkpoint ``output + '.ckpt'`` (both written
+    during training): new unless ``overwrite``, never an input; resuming from that very
+    checkpoint continues the same output (both may exist)."""
+    ckpt = str(output) + ".ckpt"
+    own = resume is not None and Path(resume).resolve() == Path(ckpt).resolve()
+    outputs = {"-o": output} if own else {"-o": output, "checkpoint": ckpt}
+    check_outputs(outputs, tuple(inputs) + (None if own else resume,), overwrite=overwrite or own)
+
+
 def run(args) -> int:
     """Train ``args.method`` for ``args.sm`` into ``args.output``."""
     from mpirecon.loading import load_system_matrix
 
-    refuse_input_as_output(args.output, args.sm, args.resume)
-    if not (args.resume and Path(args.resume).resolve() == Path(str(args.output) + ".ckpt").resolve()):
-        check_output(args.output, args.overwrite)  # resuming its own checkpoint continues the same output
+    check_training_outputs(args.output, (args.sm,), resume=args.resume, overwrite=args.overwrite)
     settings = shortcut_settings(args, [o for o, _, _ in SHORTCUTS] + ["--families"])
     settings.update(parse_params(args.settings, "--set"))
 

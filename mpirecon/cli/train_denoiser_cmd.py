@@ -2,8 +2,7 @@
 system matrix (the denoiser is fully convolutional)."""
 from __future__ import annotations
 
-from .common import check_output
-from .train_cmd import shortcut_settings, train_and_report
+from .train_cmd import check_training_outputs, shortcut_settings, train_and_report
 
 
 def add_parser(sub) -> None:
@@ -27,7 +26,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Train the ppmpi denoiser for ``args.grid`` into ``args.output``."""
-    check_output(args.output, args.overwrite)
+    check_training_outputs(args.output, (), overwrite=args.overwrite)
     settings = shortcut_settings(args, ["--grid", "--samples", "--epochs", "--batch-size", "--lr", "--noise-std",
                                         "--families", "--seed", "--device"])
     return train_and_report("ppmpi", None, args.output, settings, quiet=args.quiet)

@@ -3,31 +3,30 @@
 A file is a ``torch.save`` of a plain dict ``{"format", "format_version", "kind",
 "state_dict", "metadata_json"}`` and is read with ``torch.load(weights_only=True)``, which
 refuses arbitrary pickled objects: a crafted file cannot execute code. Metadata is JSON.
-Files are written to a temporary file and renamed; an existing file is replaced only on request.
+Files are written atomically (:func:`mdf_io.atomic.atomic_output`); an existing file is replaced
+only on request.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from mdf_io.atomic import atomic_output
 from mdf_io.writer import json_default
+
+from ..errors import WeightsError
 
 FORMAT = "mpirecon-weights"
 FORMAT_VERSION = 1
 
 
-class WeightsError(ValueError):
-    """A weights file is missing, corrupt, unsafe, of the wrong kind, or does not fit the data."""
-
-
 def save_weights(path, kind: str, state_dict: dict, metadata: dict, *, overwrite: bool = False) -> None:
     """Write ``state_dict`` (tensors, nested dicts/lists allowed) and JSON ``metadata`` atomically.
 
-    Raises :class:`WeightsError` if ``path`` exists and ``overwrite`` is False.
+    Raises :class:`WeightsError` if ``path`` exists and ``overwrite`` is False (and
+    :class:`mdf_io.MDFWriteError` if it cannot be written, or appeared meanwhile).
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -36,15 +35,8 @@ def save_weights(path, kind: str, state_dict: dict, metadata: dict, *, overwrite
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
                "state_dict": _detached(state_dict),
                "metadata_json": json.dumps(metadata, default=json_default, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_safely(path):

@@ -7,6 +7,7 @@ import numpy as np
 
 from mdf_io import MDFHeader, RowIndex, SystemMatrix, write_mdf
 
+from ..errors import ReconstructorError
 from .noise import complex_noise, noise_sigma
 from .system_matrix import SimulatedCalibration, scanner_header
 
@@ -43,14 +44,21 @@ class SimulatedMeasurement:
 def simulate_spectra(sim: SimulatedCalibration | SystemMatrix, phantoms: np.ndarray, snr_db: float,
                      *, frames_per_phantom: int = 1, background_frames: int = 10,
                      seed: int | np.random.Generator = 0, background: np.ndarray | None = None) -> SimulatedMeasurement:
-    """Simulate measurement spectra of ``phantoms`` (n, Ny, Nx) or (Ny, Nx) at ``snr_db``.
+    """Simulate measurement spectra of ``phantoms`` (n, *image_shape) or one image_shape at ``snr_db``.
 
     The particle signal comes from the noise-free physics model when ``sim`` is a
     :class:`SimulatedCalibration` (realistic: a different matrix than the noisy calibration)
     or from ``sim`` itself when it is a plain :class:`SystemMatrix` (e.g. a measured one).
     σ is set once from the mean signal power over the signal rows (calibration SNR > 1.5) of
-    all phantoms, so frames of one acquisition share one noise level.
+    all phantoms, so frames of one acquisition share one noise level. Raises
+    :class:`~mpirecon.errors.ReconstructorError` for a non-finite SNR, no frames or a phantom
+    that does not fit the grid.
     """
+    if not np.all(np.isfinite(snr_db)):
+        raise ReconstructorError(f"parameter 'snr_db': expected a finite SNR in dB, found {snr_db}")
+    if frames_per_phantom < 1 or background_frames < 0:
+        raise ReconstructorError(f"expected frames_per_phantom >= 1 and background_frames >= 0, found "
+                                 f"{frames_per_phantom} and {background_frames}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if isinstance(sim, SimulatedCalibration):
         model, calib, bg = sim.physics, sim.calibration, sim.background
@@ -58,10 +66,10 @@ def simulate_spectra(sim: SimulatedCalibration | SystemMatrix, phantoms: np.ndar
         model = calib = sim
         bg = np.zeros(sim.num_rows, complex) if background is None else background
     images = np.asarray(phantoms, dtype=np.float64)
-    if images.ndim == 2:
+    if images.shape == tuple(model.image_shape):  # one phantom, 2D or 3D
         images = images[None]
-    if images.shape[1:] != model.image_shape:
-        raise ValueError(f"phantom shape {images.shape[1:]} does not match the grid {model.image_shape}")
+    if images.ndim != len(model.image_shape) + 1 or images.shape[0] < 1 or images.shape[1:] != model.image_shape:
+        raise ReconstructorError(f"phantom shape {images.shape} does not match (n >= 1, *{model.image_shape})")
     clean = images.reshape(images.shape[0], -1) @ model.matrix.T  # (n, R)
     clean = np.repeat(clean, frames_per_phantom, axis=0)
     signal_rows = np.flatnonzero(calib.snr > SIGNAL_ROW_SNR)

@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
+from ..errors import ReconstructorError
 from .composite import composite
 
 Generator = Callable[[np.random.Generator, int, tuple], np.ndarray]
@@ -271,7 +272,7 @@ HOLDOUT_FAMILIES = ("polygons", "spirals")
 def generate(family: str, n: int, shape: Sequence[int], seed: int | np.random.Generator = 0) -> np.ndarray:
     """``n`` phantoms of ``family`` on grid ``shape`` = (Ny, Nx), (n, Ny, Nx) float64."""
     if family not in FAMILIES:
-        raise ValueError(f"unknown phantom family '{family}'; choose from {', '.join(FAMILIES)}")
+        raise ReconstructorError(f"unknown phantom family '{family}'; choose from {', '.join(FAMILIES)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     shape = tuple(int(s) for s in shape)
     return _fill_empty(rng, FAMILIES[family](rng, int(n), shape), shape)
@@ -295,7 +296,7 @@ def mixture(n: int, shape: Sequence[int], families: Sequence[str], seed: int | n
     Returns images (n, Ny, Nx), or with ``labels`` (images, family name of each image (n,))."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not len(families):
-        raise ValueError(f"phantom families {list(families)}: unknown {unknown}; available: {sorted(FAMILIES)}")
+        raise ReconstructorError(f"phantom families {list(families)}: unknown {unknown}; available: {sorted(FAMILIES)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     shape = tuple(int(s) for s in shape)
     fam = rng.integers(0, len(families), n)
@@ -357,7 +358,7 @@ NAMED_PHANTOMS = {"shape": shape_phantom, "resolution": resolution_phantom,
 def named_phantom(name: str, shape) -> np.ndarray:
     """One of :data:`NAMED_PHANTOMS` on grid ``shape`` = (Ny, Nx)."""
     if name not in NAMED_PHANTOMS:
-        raise ValueError(f"unknown phantom '{name}'; named phantoms: {', '.join(NAMED_PHANTOMS)}")
+        raise ReconstructorError(f"unknown phantom '{name}'; named phantoms: {', '.join(NAMED_PHANTOMS)}")
     return NAMED_PHANTOMS[name](tuple(shape))
 
 
@@ -370,16 +371,20 @@ def load_phantom_image(path, shape) -> np.ndarray:
     from skimage.transform import resize
 
     p = Path(path)
-    if p.suffix == ".npy":
-        img = np.load(p, allow_pickle=False)
-    else:
-        img = skio.imread(p)
-        if img.ndim == 3:
-            img = img[..., :3].mean(axis=-1)
-        img = img[::-1]  # image files have row 0 at the top
-    img = np.asarray(img, dtype=np.float64)
+    try:
+        if p.suffix == ".npy":
+            img = np.load(p, allow_pickle=False)
+        else:
+            img = skio.imread(p)
+            if img.ndim == 3:
+                img = img[..., :3].mean(axis=-1)
+            img = img[::-1]  # image files have row 0 at the top
+        img = np.asarray(img, dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - any reader failure: not a usable image
+        raise ReconstructorError(f"{p}: not a readable phantom image (.npy or an image file): "
+                                 f"{exc.__class__.__name__}: {exc}") from None
     if img.ndim != 2 or not np.all(np.isfinite(img)):
-        raise ValueError(f"{p}: phantom must be a finite 2D array, got shape {img.shape}")
+        raise ReconstructorError(f"{p}: phantom must be a finite 2D array, got shape {img.shape}")
     img = resize(img, tuple(shape), anti_aliasing=True)
     img = np.clip(img, 0, None)
     return img / img.max() if img.max() > 0 else img

@@ -14,7 +14,7 @@ KB = 1.380649e-23  #: Boltzmann constant (J / K)
 class ParticleParams(BaseModel):
     """Single-core particle model: equilibrium Langevin magnetisation + optional Debye relaxation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     core_diameter: float = Field(30e-9, gt=0, description="magnetic core diameter (m)")
     saturation_magnetisation: float = Field(474e3, gt=0, description="Ms of the core (A/m)")
@@ -43,7 +43,7 @@ class ScannerParams(BaseModel):
     a full 3D spectrum of a 37^3 grid would be 30-60 GB.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_frequency: float = Field(2.5e6, gt=0, description="Hz")
     dividers: tuple[int, ...] = (102, 96)
@@ -76,6 +76,10 @@ class ScannerParams(BaseModel):
             raise ValueError("gradient must be positive (T/m)")
         if self.receive_channels > d:
             raise ValueError(f"receive_channels ({self.receive_channels}) exceeds the {d} axes")
+        if any(a <= 0 for a in self.drive_amplitude):
+            raise ValueError("drive_amplitude must be positive (T)")
+        if self.fov is not None and any(f <= 0 for f in self.fov):
+            raise ValueError("fov must be positive (m)")
         return self
 
     @property

@@ -26,9 +26,9 @@ class CalibrationNoise(BaseModel):
     feed-through is ``feedthrough_level`` times larger and its rows are marked unusable.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    noise_level: float = Field(8e-4, ge=0)
+    noise_level: float = Field(8e-4, gt=0, description="> 0: the SNR of every row is estimated from it")
     repetitions: int = Field(1, ge=1, description="averages per calibration position")
     background_frames: int = Field(10, ge=2)
     background_level: float = Field(0.02, ge=0)
