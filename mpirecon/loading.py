@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import numpy as np
+
 from mdf_io import Geometry, MDFFile, Measurement, SystemMatrix, read_measurement, read_system_matrix
 
 from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
@@ -28,12 +30,35 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     return sm
 
 
-def load_measurement_for(path, target, *, frames=None, average=False,
-                         subtract_background=True, background=None) -> Measurement:
+def load_measurement_for(path, target, *, frames=None, average=False, average_blocks=None,
+                         subtract_background=True, background=None, background_frames=None) -> Measurement:
     """Read measurement ``path`` with exactly the rows of ``target`` (a SystemMatrix or an
-    :class:`mdf_io.Geometry`, e.g. a learned method's), in the same order."""
+    :class:`mdf_io.Geometry`, e.g. a learned method's), in the same order.
+
+    Args:
+        frames: foreground frames: text such as ``"0:100:2,-1"``, an int or ints (see
+            :func:`mpirecon.frames.parse_frames`; 0-based, negative from the end); None: all.
+        average: average the selected frames into one.
+        average_blocks: average consecutive blocks of this many selected frames (MPIReco's
+            nAverages); the selection must be a multiple of it.
+        background_frames: the file's background frames to use, same forms as ``frames``.
+    Returns:
+        :class:`mdf_io.Measurement` with data (frames, R) and ``frame_indices`` the foreground
+        frame of each row (the first of its block; -1 after ``average``).
+    """
+    from .frames import average_blocks as block_mean, parse_frames
+
     geometry = target if isinstance(target, Geometry) else target.geometry
-    meas = read_measurement(path, frames=frames, average=average,
-                            subtract_background=subtract_background, background=background,
-                            rows=geometry.rows)
+    with MDFFile(path) as mdf:
+        is_bg = mdf.layout.is_background_frame
+        fg = parse_frames(frames, int((~is_bg).sum()), "--frames (foreground frames)", path)
+        bg = parse_frames(background_frames, int(is_bg.sum()), "--background-frames", path)
+        meas = read_measurement(mdf, frames=fg, subtract_background=subtract_background, background=background,
+                                rows=geometry.rows, background_frames=bg)
+    if average_blocks is not None and not average:
+        meas.data, meas.frame_indices = block_mean(meas.data, int(average_blocks), meas.frame_indices,
+                                                      f"{path}: --average-blocks")
+    if average and meas.data.shape[0] > 1:
+        meas.data = meas.data.mean(axis=0, keepdims=True)
+        meas.frame_indices = np.array([-1])
     return meas.matched_to(geometry)

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..selection import DEFAULT_SNR_THRESHOLD
 from .common import check_output, parse_params, refuse_input_as_output
+from .run_steps import Stopwatch, add_frame_args, file_identity, frames_record, reconstruct_timed, timing_line
 
 
 def add_selection_args(p) -> None:
@@ -28,8 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--method", required=True, help="reconstructor name (see `mpirecon methods`)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
     p.add_argument("--weights", default=None, help="weights file for learned methods")
-    p.add_argument("--frames", type=int, nargs="+", default=None, help="foreground frames to use (0-based)")
-    p.add_argument("--average", action="store_true", help="average the selected frames")
+    add_frame_args(p)
     p.add_argument("--background", default=None, help="separate empty-scanner measurement to subtract")
     p.add_argument("--no-background-correction", action="store_true", help="do not subtract background frames")
     p.add_argument("--device", default=None, help="cpu or cuda (methods with a torch path)")
@@ -50,6 +50,7 @@ def run(args) -> int:
     if args.png:
         refuse_input_as_output(args.png, args.measurement, args.sm, args.background, args.weights)
     check_output(args.output, args.overwrite)
+    clock = Stopwatch()
     cls = get_reconstructor_class(args.method)
     params = parse_params(args.param)
     if args.device:
@@ -75,16 +76,24 @@ def run(args) -> int:
         target = recon.system_matrix
         fov = sm.fov
     meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
+                                average_blocks=args.average_blocks, background_frames=args.background_frames,
                                 subtract_background=not args.no_background_correction, background=args.background)
     print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
-    result = recon.reconstruct(meas)
+    setup_s = clock.elapsed()
+    images, result, first_s, per_frame_s = reconstruct_timed(recon, meas)
+    result.images = images
     rec = result.to_reconstruction(header=meas.header)
     rec.parameters["measurement"] = str(args.measurement)
     rec.parameters["system_matrix"] = str(args.sm)
     if args.weights:
         rec.parameters["weights"] = str(args.weights)
+    rec.parameters["inputs"] = {k: file_identity(v) for k, v in (
+        ("measurement", args.measurement), ("system_matrix", args.sm), ("background", args.background),
+        ("weights", args.weights)) if v is not None}
+    rec.parameters["frames"] = frames_record(args, meas)
     write_reconstruction(args.output, rec, overwrite=args.overwrite)
-    print(f"wrote {args.output} ({result.images.shape[0]} frame(s), {1e3 * result.seconds / result.images.shape[0]:.2f} ms/frame)")
+    print(f"wrote {args.output} ({result.images.shape[0]} frame(s)); "
+          + timing_line(setup_s, first_s, per_frame_s, result.images.shape[0]))
     if args.png:
         image_png(args.png, result.images[0], title=f"{args.method}", fov=fov)
         print(f"wrote {args.png}")

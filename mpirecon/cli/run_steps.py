@@ -1,0 +1,84 @@
+"""The input side of ``mpirecon run``: frame options, the timed solve and the provenance record.
+
+Kept apart from :mod:`mpirecon.cli.run_cmd` so the command itself stays a short script.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def add_frame_args(p) -> None:
+    """The frame options: ``--frames``, ``--average``, ``--average-blocks``, ``--background-frames``."""
+    p.add_argument("--frames", default=None, metavar="SPEC",
+                   help="foreground frames, 0-based, Python style: 5, 0:100 (stop exclusive), 0:100:2, "
+                   "-1 (last), several separated by commas (0:10,20,-1); None: all")
+    p.add_argument("--average", action="store_true", help="average the selected frames into one")
+    p.add_argument("--average-blocks", type=int, default=None, metavar="N",
+                   help="average consecutive blocks of N selected frames (MPIReco's nAverages)")
+    p.add_argument("--background-frames", default=None, metavar="SPEC",
+                   help="background (empty-scanner) frames to use, same syntax as --frames; None: all")
+
+
+def take_frames(meas, index):
+    """``meas`` (an :class:`mdf_io.Measurement`) restricted to foreground rows ``index`` (a slice)."""
+    return replace(meas, data=meas.data[index], frame_indices=np.asarray(meas.frame_indices)[index])
+
+
+def reconstruct_timed(recon, meas) -> tuple:
+    """Reconstruct ``meas`` frame 0 first (warm-up: lazy allocations, thread pools), then the rest.
+
+    Returns:
+        (images (F, *image_shape*), the first frame's :class:`ReconstructionResult`,
+        seconds of the first frame, seconds per frame of frames 1..F-1 or None when F == 1).
+    """
+    first = recon.reconstruct(take_frames(meas, slice(0, 1)))
+    if meas.num_frames == 1:
+        return first.images, first, first.seconds, None
+    rest = recon.reconstruct(take_frames(meas, slice(1, None)))
+    return (np.concatenate([first.images, rest.images]), first, first.seconds,
+            rest.seconds / (meas.num_frames - 1))
+
+
+def timing_line(setup_s: float, first_s: float, per_frame_s, frames: int) -> str:
+    """Human-readable timing: set-up (reading + binding) and solve time per frame (warm-up apart)."""
+    text = f"set-up {setup_s:.2f} s (reading, selection, method set-up); first frame {1e3 * first_s:.2f} ms (warm-up)"
+    if per_frame_s is not None:
+        text += f"; solve {1e3 * per_frame_s:.3f} ms/frame over the other {frames - 1} frame(s)"
+    return text
+
+
+class Stopwatch:
+    """``perf_counter`` seconds since construction (``.elapsed()``)."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since the stopwatch was made."""
+        return time.perf_counter() - self.t0
+
+
+def file_identity(path) -> dict:
+    """``{"path", "uuid"}`` of an MDF file (its root ``/uuid``), or ``{"path", "sha256"}`` of any
+    other file (e.g. weights); None for ``path`` None."""
+    if path is None:
+        return None
+    from mdf_io import MDFError, MDFFile
+    try:
+        with MDFFile(path) as mdf:
+            return {"path": str(path), "uuid": mdf.header.general.uuid}
+    except MDFError:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return {"path": str(path), "sha256": digest}
+
+
+def frames_record(args, meas) -> dict:
+    """The frame selection recorded in the reconstruction's parameters."""
+    return {"frames": args.frames, "average": bool(args.average), "average_blocks": args.average_blocks,
+            "background_frames": args.background_frames,
+            "frame_indices": [int(i) for i in np.asarray(meas.frame_indices).ravel()]}
