@@ -90,3 +90,59 @@ def test_provenance_own_uuid_inputs_and_info(at, capsys):
     assert "method:      kaczmarz" in info and "lam=0.02" in info and "snr_threshold=1.5" in info
     assert f"measurement: meas.mdf (uuid {meas_uuid})" in info and f"(uuid {sm_uuid})" in info
     assert "frames:      average=False" in info and "frames=0:3" in info
+
+
+def test_export_png_gif_nifti_mp4(at, capsys):
+    import nibabel as nib
+    from PIL import Image
+
+    assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--frames", "0:3", "-o", "ex.mdf"]) == 0
+    rec = mdf_io.read_reconstruction("ex.mdf")
+    assert main(["export", "ex.mdf", "-o", "ex.png"]) == 0
+    assert sorted(p for p in os.listdir(".") if p.startswith("ex_")) == ["ex_0000.png", "ex_0001.png", "ex_0002.png"]
+    assert main(["export", "ex.mdf", "-o", "ex.gif"]) == 0
+    assert Image.open("ex.gif").n_frames == 3
+    for name in ("ex.nii", "ex.nii.gz"):
+        assert main(["export", "ex.mdf", "-o", name]) == 0
+        img = nib.load(name)
+        assert img.shape == (10, 8, 1, 3)
+        voxel = 1e3 * rec.fov[:2] / np.array([10, 8])
+        np.testing.assert_allclose(np.diag(img.affine)[:2], voxel)
+        np.testing.assert_allclose(img.affine[:2, 3], 1e3 * rec.center[:2] - 1e3 * rec.fov[:2] / 2 + voxel / 2)
+        np.testing.assert_allclose(np.asarray(img.dataobj)[:, :, 0, 1], rec.images[1].T, rtol=1e-6)
+    capsys.readouterr()
+    from matplotlib import animation
+    if not animation.writers.is_available("ffmpeg"):
+        assert main(["export", "ex.mdf", "-o", "ex.mp4"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "ex.mp4" in err[0] and "ffmpeg" in err[0] and not os.path.exists("ex.mp4")
+    assert main(["export", "ex.mdf", "-o", "ex.gif"]) == 2  # no clobbering
+    assert main(["export", "ex.mdf", "-o", "ex.tiff"]) == 2
+
+
+def test_export_3d_titles_and_times():
+    from mpirecon.export import draw_frame, frame_labels, nifti_affine, nifti_data
+
+    images = np.zeros((2, 3, 4, 5))
+    images[1, 2, 1, 3] = 1.0
+    rec = mdf_io.Reconstruction(images=images, grid=(5, 4, 3), fov=np.array([0.005, 0.004, 0.006]),
+                                center=np.array([0.0, 0.001, 0.0]),
+                                parameters={"frames": {"frame_indices": [4, 6], "frame_duration_s": 0.02}})
+    assert frame_labels(rec) == ["frame 4, t = 80.000 ms", "frame 6, t = 120.000 ms"]
+    assert nifti_data(rec).shape == (5, 4, 3, 2) and nifti_data(rec)[3, 1, 2, 1] == 1.0
+    np.testing.assert_allclose(nifti_affine(rec)[:3, 3], [-2.5 + 0.5, 1 - 2 + 0.5, -3 + 1])
+    fig = draw_frame(rec, 1, 0.0, 1.0, "t")
+    assert len(fig.axes) == 5 and fig.axes[1].get_title().startswith("x-z slice at y index 1")
+    assert fig.axes[0].get_xlabel() == "x (mm)"
+
+
+def test_cache_info_and_clear(tmp_path, capsys):
+    (tmp_path / "dernet-demo-abc.pt").write_bytes(b"x" * 2_000_000)
+    (tmp_path / "other.txt").write_text("keep me")
+    assert main(["cache", "--cache-dir", str(tmp_path)]) == 0
+    assert f"cache folder {tmp_path}: 1 file(s), 2.0 MB" in capsys.readouterr().out
+    assert main(["demo", "--cache-dir", str(tmp_path), "--cache-info"]) == 0
+    assert "2.0 MB" in capsys.readouterr().out
+    assert main(["demo", "--cache-dir", str(tmp_path), "--clear-cache"]) == 0
+    assert "removed 1 file(s)" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == ["other.txt"]

@@ -77,8 +77,21 @@ def file_identity(path) -> dict:
         return {"path": str(path), "sha256": digest}
 
 
+def frame_duration(header) -> float | None:
+    """Seconds of one frame: drive-field cycle (else V / (2 bandwidth)) x periods per frame x
+    averages; None when the receiver is unknown."""
+    acq = header.acquisition
+    cycle = acq.drivefield.cycle
+    if not cycle or cycle <= 0:
+        bw = acq.receiver.bandwidth
+        cycle = acq.receiver.num_sampling_points / (2 * bw) if bw > 0 else 0.0
+    return cycle * acq.num_periods_per_frame * max(acq.num_averages, 1) or None
+
+
 def frames_record(args, meas) -> dict:
-    """The frame selection recorded in the reconstruction's parameters."""
+    """The frame selection recorded in the reconstruction's parameters (options as given, the
+    foreground frame of each reconstructed frame, -1 for an average, and the frame duration)."""
     return {"frames": args.frames, "average": bool(args.average), "average_blocks": args.average_blocks,
             "background_frames": args.background_frames,
-            "frame_indices": [int(i) for i in np.asarray(meas.frame_indices).ravel()]}
+            "frame_indices": [int(i) for i in np.asarray(meas.frame_indices).ravel()],
+            "frame_duration_s": frame_duration(meas.header)}
