@@ -1,8 +1,6 @@
 """Figures (PNG) written atomically with matplotlib's Agg backend."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +14,16 @@ def _pyplot():
 
 
 def save_figure(fig, path) -> None:
-    """Save ``fig`` to ``path`` via a temporary file + rename, then close it."""
+    """Save ``fig`` to ``path`` (replaced if present) through :func:`mdf_io.atomic_output` (complete
+    or absent, mode 0o666 & ~umask), then close it."""
+    from mdf_io import atomic_output
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_output(path, overwrite=True) as tmp:
+            fig.savefig(tmp, format=(path.suffix.lstrip(".") or "png").lower(), dpi=110, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         _pyplot().close(fig)
 
 

@@ -146,3 +146,23 @@ def test_cache_info_and_clear(tmp_path, capsys):
     assert main(["demo", "--cache-dir", str(tmp_path), "--clear-cache"]) == 0
     assert "removed 1 file(s)" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path)) == ["other.txt"]
+
+
+def test_outputs_respect_umask(at, tmp_path):
+    import stat
+
+    from mpirecon.learning.weights import save_weights
+
+    old = os.umask(0o022)
+    try:
+        assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--average", "-o", str(tmp_path / "u.mdf"),
+                     "--png", str(tmp_path / "u.png")]) == 0
+        assert main(["export", str(tmp_path / "u.mdf"), "-o", str(tmp_path / "u.gif")]) == 0
+        save_weights(tmp_path / "w.pt", "test", {}, {})
+        for name in ("u.mdf", "u.png", "u.gif", "w.pt"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+        os.umask(0o077)
+        save_weights(tmp_path / "w2.pt", "test", {}, {})
+        assert stat.S_IMODE((tmp_path / "w2.pt").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

@@ -8,12 +8,11 @@ Files are written to a temporary file and renamed; an existing file is replaced 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from mdf_io.atomic import atomic_output
 from mdf_io.writer import json_default
 
 FORMAT = "mpirecon-weights"
@@ -36,15 +35,8 @@ def save_weights(path, kind: str, state_dict: dict, metadata: dict, *, overwrite
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
                "state_dict": _detached(state_dict),
                "metadata_json": json.dumps(metadata, default=json_default, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite=overwrite) as tmp:  # mode 0o666 & ~umask, complete or absent
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_safely(path):
