@@ -166,3 +166,29 @@ def test_outputs_respect_umask(at, tmp_path):
         assert stat.S_IMODE((tmp_path / "w2.pt").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_scanner_mismatch_refused_and_overridable(at, capsys):
+    assert main(["simulate", "system-matrix", "-o", "sm8.mdf", "--grid", "10", "8", "--amplitude", "0.008", "0.008"]) == 0
+    h = mdf_io.MDFFile("sm8.mdf").header
+    assert h.acquisition.gradient is not None and np.asarray(h.acquisition.gradient).shape == (1, 1, 3, 3)
+    capsys.readouterr()
+    assert main(["run", "meas.mdf", "--sm", "sm8.mdf", "--method", "pinv", "-o", "mm.mdf"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert len(err) == 1 and "meas.mdf" in err[0] and "/acquisition/drivefield/strength" in err[0]
+    assert "0.008" in err[0] and "0.012" in err[0] and "sm8.mdf" in err[0], err
+    assert not os.path.exists("mm.mdf")
+    assert main(["run", "meas.mdf", "--sm", "sm8.mdf", "--method", "pinv", "--ignore-scanner-mismatch", "-o", "mm.mdf"]) == 0
+    assert "warning" in capsys.readouterr().err and os.path.exists("mm.mdf")
+
+
+def test_dernet_weights_for_another_calibration_say_so(at, capsys):
+    assert main(["train", "--sm", "sm.mdf", "-o", "d.pt", "--samples", "64", "--val-samples", "16", "--epochs", "1",
+                 "--quiet"]) == 0
+    if not os.path.exists("sm8.mdf"):
+        assert main(["simulate", "system-matrix", "-o", "sm8.mdf", "--grid", "10", "8", "--amplitude", "0.008", "0.008"]) == 0
+    capsys.readouterr()
+    assert main(["run", "meas.mdf", "--sm", "sm8.mdf", "--method", "dernet", "--weights", "d.pt", "-o", "dd.mdf"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert len(err) == 1 and "belong to another calibration" in err[0] and "sm.mdf (fingerprint" in err[0]
+    assert "mpirecon train --sm sm8.mdf" in err[0] and "rows missing" not in err[0]

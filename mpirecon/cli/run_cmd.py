@@ -7,7 +7,8 @@ import numpy as np
 
 from ..selection import DEFAULT_SNR_THRESHOLD
 from .common import check_output, parse_params, refuse_input_as_output
-from .run_steps import Stopwatch, add_frame_args, file_identity, frames_record, reconstruct_timed, timing_line
+from .run_steps import (Stopwatch, add_input_args, check_scanner_settings, file_identity, frames_record,
+                        reconstruct_timed, timing_line)
 
 
 def add_selection_args(p) -> None:
@@ -29,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--method", required=True, help="reconstructor name (see `mpirecon methods`)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
     p.add_argument("--weights", default=None, help="weights file for learned methods")
-    add_frame_args(p)
+    add_input_args(p)
     p.add_argument("--background", default=None, help="separate empty-scanner measurement to subtract")
     p.add_argument("--no-background-correction", action="store_true", help="do not subtract background frames")
     p.add_argument("--device", default=None, help="cpu or cuda (methods with a torch path)")
@@ -78,6 +79,7 @@ def run(args) -> int:
     meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
                                 average_blocks=args.average_blocks, background_frames=args.background_frames,
                                 subtract_background=not args.no_background_correction, background=args.background)
+    check_scanner_settings(args, meas, recon.system_matrix)
     print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
     setup_s = clock.elapsed()
     images, result, first_s, per_frame_s = reconstruct_timed(recon, meas)

@@ -5,6 +5,7 @@ Kept apart from :mod:`mpirecon.cli.run_cmd` so the command itself stays a short 
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 
-def add_frame_args(p) -> None:
-    """The frame options: ``--frames``, ``--average``, ``--average-blocks``, ``--background-frames``."""
+def add_input_args(p) -> None:
+    """The input options: frames (``--frames``, ``--average``, ``--average-blocks``,
+    ``--background-frames``) and the scanner-consistency override."""
     p.add_argument("--frames", default=None, metavar="SPEC",
                    help="foreground frames, 0-based, Python style: 5, 0:100 (stop exclusive), 0:100:2, "
                    "-1 (last), several separated by commas (0:10,20,-1); None: all")
@@ -22,6 +24,23 @@ def add_frame_args(p) -> None:
                    help="average consecutive blocks of N selected frames (MPIReco's nAverages)")
     p.add_argument("--background-frames", default=None, metavar="SPEC",
                    help="background (empty-scanner) frames to use, same syntax as --frames; None: all")
+    p.add_argument("--ignore-scanner-mismatch", action="store_true",
+                   help="reconstruct even if drive field, receiver or gradient differ from the calibration's (warns)")
+
+
+def check_scanner_settings(args, meas, system_matrix) -> None:
+    """Refuse a measurement taken with other scanner settings than ``system_matrix`` (None: no
+    check), or print one warning line per difference with ``--ignore-scanner-mismatch``."""
+    if system_matrix is None:
+        return
+    from mpirecon.consistency import check_scanner, scanner_mismatches
+
+    if not args.ignore_scanner_mismatch:
+        check_scanner(meas.header, system_matrix.header, args.measurement, args.sm)
+        return
+    for path, cal, found in scanner_mismatches(meas.header, system_matrix.header):
+        print(f"mpirecon: warning: {args.measurement}: field '{path}': {found}, calibration {args.sm} has {cal}; "
+              "reconstructing anyway (--ignore-scanner-mismatch)", file=sys.stderr)
 
 
 def take_frames(meas, index):
