@@ -49,7 +49,9 @@ def read_measurement(source, *, frames=None, average: bool = False, subtract_bac
                            bandwidth=rx.bandwidth, num_sampling_points=rx.num_sampling_points,
                            background=bg, background_subtracted=lay.background_corrected,
                            frame_indices=fg, header=header,
-                           source=str(getattr(source, "path", source)))
+                           source=str(getattr(source, "path", source)),
+                           transfer_function_corrected=lay.transfer_function_corrected,
+                           transfer_function=mdf.transfer_function())
     if background is not None:
         meas.background = _separate_background(background, meas)
     if subtract_background and meas.background is not None and not meas.background_subtracted:

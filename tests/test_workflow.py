@@ -192,3 +192,45 @@ def test_dernet_weights_for_another_calibration_say_so(at, capsys):
     err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
     assert len(err) == 1 and "belong to another calibration" in err[0] and "sm.mdf (fingerprint" in err[0]
     assert "mpirecon train --sm sm8.mdf" in err[0] and "rows missing" not in err[0]
+
+
+def test_transfer_function_read_written_and_applied(at, capsys):
+    import dataclasses
+
+    import h5py
+
+    from mpirecon.transfer import correct_measurement
+
+    sm = mdf_io.read_system_matrix("sm.mdf")
+    raw = mdf_io.read_measurement("meas.mdf", subtract_background=False)
+    rng = np.random.default_rng(7)
+    k_full = raw.num_sampling_points // 2 + 1
+    c = int(raw.rows.channel.max()) + 1
+    tf = (0.5 + 1.5 * rng.random((c, k_full))) * np.exp(1j * rng.uniform(-np.pi, np.pi, (c, k_full)))
+    t = tf[raw.rows.channel, raw.rows.frequency_index]
+    mdf_io.write_system_matrix("smtf.mdf", dataclasses.replace(sm, transfer_function_corrected=True), overwrite=True)
+    assert mdf_io.read_system_matrix("smtf.mdf").transfer_function_corrected
+    hand = dataclasses.replace(raw, data=raw.data * t, background=raw.background * t, transfer_function=tf)
+    mdf_io.write_measurement("meastf.mdf", hand, overwrite=True)
+    mdf_io.write_measurement("meastf_bare.mdf", dataclasses.replace(hand, transfer_function=None), overwrite=True)
+    with h5py.File("tf.h5", "w") as f:
+        f["transferFunction"] = tf
+    back = mdf_io.read_measurement("meastf.mdf", subtract_background=False)
+    assert not back.transfer_function_corrected
+    np.testing.assert_allclose(back.transfer_function, tf)
+    fixed = correct_measurement(back)  # the corrected spectrum equals the known one
+    assert fixed.transfer_function_corrected
+    np.testing.assert_allclose(fixed.data, raw.data, rtol=1e-9, atol=1e-9 * np.abs(raw.data).max())
+    np.testing.assert_allclose(fixed.background, raw.background, rtol=1e-9, atol=1e-9 * np.abs(raw.data).max())
+
+    common = ["--sm", "smtf.mdf", "--method", "pinv", "--average"]
+    assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--average", "-o", "tf_ref.mdf"]) == 0
+    assert main(["run", "meastf.mdf", *common, "-o", "tf_own.mdf"]) == 0
+    assert main(["run", "meastf_bare.mdf", *common, "--transfer-function", "tf.h5", "-o", "tf_given.mdf"]) == 0
+    ref = mdf_io.read_reconstruction("tf_ref.mdf").images
+    for name in ("tf_own.mdf", "tf_given.mdf"):
+        np.testing.assert_allclose(mdf_io.read_reconstruction(name).images, ref, atol=1e-6 * np.abs(ref).max())
+    capsys.readouterr()
+    assert main(["run", "meastf_bare.mdf", *common, "-o", "tf_none.mdf"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert len(err) == 1 and "meastf_bare.mdf" in err[0] and "/acquisition/receiver/transferFunction" in err[0]

@@ -8,7 +8,8 @@ import numpy as np
 from ..selection import DEFAULT_SNR_THRESHOLD
 from .common import check_output, parse_params, refuse_input_as_output
 from .run_steps import (Stopwatch, add_input_args, check_scanner_settings, file_identity, frames_record,
-                        reconstruct_timed, timing_line)
+                        reconstruct_timed, timing_line, transfer_corrected_calibration,
+                        transfer_corrected_measurement)
 
 
 def add_selection_args(p) -> None:
@@ -73,13 +74,14 @@ def run(args) -> int:
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
                                 max_frequency=args.max_freq, receive_channels=args.channels)
         print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
-        recon.bind(sm)
+        recon.bind(transfer_corrected_calibration(args, sm))
         target = recon.system_matrix
         fov = sm.fov
     meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
                                 average_blocks=args.average_blocks, background_frames=args.background_frames,
                                 subtract_background=not args.no_background_correction, background=args.background)
     check_scanner_settings(args, meas, recon.system_matrix)
+    meas = transfer_corrected_measurement(args, meas, recon.system_matrix)
     print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
     setup_s = clock.elapsed()
     images, result, first_s, per_frame_s = reconstruct_timed(recon, meas)
@@ -91,7 +93,7 @@ def run(args) -> int:
         rec.parameters["weights"] = str(args.weights)
     rec.parameters["inputs"] = {k: file_identity(v) for k, v in (
         ("measurement", args.measurement), ("system_matrix", args.sm), ("background", args.background),
-        ("weights", args.weights)) if v is not None}
+        ("weights", args.weights), ("transfer_function", args.transfer_function)) if v is not None}
     rec.parameters["frames"] = frames_record(args, meas)
     write_reconstruction(args.output, rec, overwrite=args.overwrite)
     print(f"wrote {args.output} ({result.images.shape[0]} frame(s)); "

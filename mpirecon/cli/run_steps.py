@@ -26,6 +26,42 @@ def add_input_args(p) -> None:
                    help="background (empty-scanner) frames to use, same syntax as --frames; None: all")
     p.add_argument("--ignore-scanner-mismatch", action="store_true",
                    help="reconstruct even if drive field, receiver or gradient differ from the calibration's (warns)")
+    p.add_argument("--transfer-function", default=None, metavar="FILE",
+                   help="transfer function (an MDF file holding one, or HDF5 with /transferFunction, C x K complex) "
+                   "used when calibration and measurement differ in isTransferFunctionCorrected (None: the file's own)")
+
+
+def _given_transfer_function(args):
+    if args.transfer_function is None:
+        return None
+    from mdf_io.transfer import read_transfer_function_file
+    return read_transfer_function_file(args.transfer_function)
+
+
+def transfer_corrected_calibration(args, sm):
+    """``sm`` divided by the transfer function when it is uncorrected and the measurement is
+    corrected (MPIFiles' rule: whichever of the two is uncorrected gets corrected)."""
+    from mdf_io import MDFFile
+    from mpirecon.transfer import correct_system_matrix
+
+    with MDFFile(args.measurement) as mdf:
+        meas_corrected = mdf.layout.transfer_function_corrected
+    if sm.transfer_function_corrected or not meas_corrected:
+        return sm
+    print(f"dividing calibration {args.sm} by the transfer function (the measurement is corrected)", file=sys.stderr)
+    return correct_system_matrix(sm, _given_transfer_function(args))
+
+
+def transfer_corrected_measurement(args, meas, system_matrix):
+    """``meas`` divided by the transfer function when it is uncorrected and ``system_matrix`` is
+    corrected (None: no calibration, unchanged)."""
+    from mpirecon.transfer import correct_measurement
+
+    if system_matrix is None or meas.transfer_function_corrected or not system_matrix.transfer_function_corrected:
+        return meas
+    print(f"dividing measurement {args.measurement} by the transfer function (the calibration is corrected)",
+          file=sys.stderr)
+    return correct_measurement(meas, _given_transfer_function(args))
 
 
 def check_scanner_settings(args, meas, system_matrix) -> None:
