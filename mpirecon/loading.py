@@ -13,15 +13,17 @@ from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_o
 def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD,
                        min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
                        receive_channels: Optional[Sequence[int]] = None,
-                       subtract_background: bool = True) -> SystemMatrix:
+                       subtract_background: bool = True, num_used_freqs: Optional[int] = None) -> SystemMatrix:
     """Read calibration ``path`` keeping only rows that pass the frequency selection.
 
     The selection is computed from ``/calibration/snr`` before any matrix data are read, so
     only the kept frequencies are loaded. Returns a (R_selected x P) :class:`SystemMatrix`
-    with ``.selection`` recording the criteria.
+    with ``.selection`` recording the criteria. ``num_used_freqs``: of the rows passing the other
+    criteria keep the N of highest SNR (MPIReco's numUsedFreqs).
     """
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
-                             None if receive_channels is None else tuple(int(c) for c in receive_channels))
+                             None if receive_channels is None else tuple(int(c) for c in receive_channels),
+                             None if num_used_freqs is None else int(num_used_freqs))
     with MDFFile(path) as mdf:
         rows = selected_rows_of_file(mdf, crit)
         total = mdf.layout.shape[1] * mdf.layout.shape[2] * mdf.available_frequency_indices.size

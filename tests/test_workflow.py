@@ -234,3 +234,35 @@ def test_transfer_function_read_written_and_applied(at, capsys):
     assert main(["run", "meastf_bare.mdf", *common, "-o", "tf_none.mdf"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
     assert len(err) == 1 and "meastf_bare.mdf" in err[0] and "/acquisition/receiver/transferFunction" in err[0]
+
+
+def test_num_used_freqs_and_row_weighting(at):
+    from mpirecon.loading import load_system_matrix
+    from mpirecon.simulation.phantoms import named_phantom
+    from mpirecon.weighting import row_weights, weight_measurement, weight_system_matrix
+
+    full = load_system_matrix("sm.mdf")
+    assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--average", "--num-used-freqs", "100",
+                 "-o", "n100.mdf"]) == 0
+    sel = mdf_io.read_reconstruction("n100.mdf").parameters["selection"]
+    assert sel["num_rows"] == 100 and sel["num_used_freqs"] == 100
+    top = load_system_matrix("sm.mdf", num_used_freqs=100)
+    assert top.snr.min() >= np.sort(full.snr)[-100]
+    truth = named_phantom("shape", (8, 10))
+    images = {}
+    for mode in ("none", "rownorm", "whiten"):
+        assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--average", "--row-weighting", mode,
+                     "-o", f"w_{mode}.mdf", "--overwrite"]) == 0
+        rec = mdf_io.read_reconstruction(f"w_{mode}.mdf")
+        images[mode] = rec.images[0]
+        assert np.corrcoef(images[mode].ravel(), truth.ravel())[0, 1] > 0.6
+        assert rec.parameters["selection"].get("row_weighting", "none") == mode
+    assert not np.allclose(images["none"], images["whiten"])
+    # identical weighting of matrix and data: an exact system stays exact
+    x = np.random.default_rng(1).random(full.num_voxels)
+    meas = mdf_io.Measurement.from_arrays(full.matrix @ x)
+    meas = mdf_io.Measurement(data=meas.data, rows=full.rows, frequencies=full.frequencies, bandwidth=full.bandwidth,
+                              num_sampling_points=full.num_sampling_points)
+    w = row_weights(full, "whiten")
+    weighted = weight_system_matrix(full, w, "whiten")
+    np.testing.assert_allclose(weight_measurement(meas, full, weighted, w).data[0], weighted.matrix @ x)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..selection import DEFAULT_SNR_THRESHOLD
 from .common import check_output, parse_params, refuse_input_as_output
-from .run_steps import (Stopwatch, add_input_args, check_scanner_settings, file_identity, frames_record,
+from .run_steps import (RowWeighting, Stopwatch, add_input_args, check_scanner_settings, file_identity, frames_record,
                         reconstruct_timed, timing_line, transfer_corrected_calibration,
                         transfer_corrected_measurement)
 
@@ -20,6 +20,8 @@ def add_selection_args(p) -> None:
     p.add_argument("--min-freq", type=float, default=None, help="lowest frequency kept (Hz)")
     p.add_argument("--max-freq", type=float, default=None, help="highest frequency kept (Hz)")
     p.add_argument("--channels", type=int, nargs="+", default=None, help="receive channels kept (0-based)")
+    p.add_argument("--num-used-freqs", type=int, default=None, metavar="N",
+                   help="of the rows passing the criteria above, keep the N of highest SNR (MPIReco's numUsedFreqs)")
 
 
 def add_parser(sub) -> None:
@@ -53,6 +55,7 @@ def run(args) -> int:
         refuse_input_as_output(args.png, args.measurement, args.sm, args.background, args.weights)
     check_output(args.output, args.overwrite)
     clock = Stopwatch()
+    weighting = RowWeighting(args.row_weighting)
     cls = get_reconstructor_class(args.method)
     params = parse_params(args.param)
     if args.device:
@@ -72,16 +75,18 @@ def run(args) -> int:
             threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
         print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
-                                max_frequency=args.max_freq, receive_channels=args.channels)
+                                max_frequency=args.max_freq, receive_channels=args.channels,
+                                num_used_freqs=args.num_used_freqs)
         print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
-        recon.bind(transfer_corrected_calibration(args, sm))
+        sm = transfer_corrected_calibration(args, sm)
+        recon.bind(weighting.weighted(sm))
         target = recon.system_matrix
         fov = sm.fov
     meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
                                 average_blocks=args.average_blocks, background_frames=args.background_frames,
                                 subtract_background=not args.no_background_correction, background=args.background)
     check_scanner_settings(args, meas, recon.system_matrix)
-    meas = transfer_corrected_measurement(args, meas, recon.system_matrix)
+    meas = weighting.applied(transfer_corrected_measurement(args, meas, recon.system_matrix), recon.system_matrix)
     print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
     setup_s = clock.elapsed()
     images, result, first_s, per_frame_s = reconstruct_timed(recon, meas)

@@ -26,9 +26,36 @@ def add_input_args(p) -> None:
                    help="background (empty-scanner) frames to use, same syntax as --frames; None: all")
     p.add_argument("--ignore-scanner-mismatch", action="store_true",
                    help="reconstruct even if drive field, receiver or gradient differ from the calibration's (warns)")
+    p.add_argument("--row-weighting", default="none", choices=["none", "rownorm", "whiten"],
+                   help="weight every row of matrix and measurement alike: by 1/row norm, or by 1/noise sigma "
+                   "of the row (calibration SNR)")
     p.add_argument("--transfer-function", default=None, metavar="FILE",
                    help="transfer function (an MDF file holding one, or HDF5 with /transferFunction, C x K complex) "
                    "used when calibration and measurement differ in isTransferFunctionCorrected (None: the file's own)")
+
+
+class RowWeighting:
+    """``--row-weighting``: weights the calibration before binding and the measurement after loading,
+    identically (see :mod:`mpirecon.weighting`)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.sm = self.weights = None
+
+    def weighted(self, sm):
+        """``sm`` with rows weighted (unchanged for 'none')."""
+        if self.mode == "none":
+            return sm
+        from mpirecon.weighting import row_weights, weight_system_matrix
+        self.sm, self.weights = sm, row_weights(sm, self.mode)
+        return weight_system_matrix(sm, self.weights, self.mode)
+
+    def applied(self, meas, bound):
+        """``meas`` (matched to ``bound``, the method's system matrix) with the same row weights."""
+        if self.weights is None or bound is None:
+            return meas
+        from mpirecon.weighting import weight_measurement
+        return weight_measurement(meas, self.sm, bound, self.weights)
 
 
 def _given_transfer_function(args):
