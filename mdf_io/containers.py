@@ -56,6 +56,10 @@ class SystemMatrix:
     background_corrected: bool = True
     source: Optional[str] = None
     selection: dict = field(default_factory=dict)
+    #: rows already divided by the receiver's transfer function (``isTransferFunctionCorrected``)
+    transfer_function_corrected: bool = False
+    #: the receiver's transfer function (C, K_full) complex, when the file holds one
+    transfer_function: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
     #: per-matrix derived data (operators, factorisations) cached by consumers; never copied
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -180,6 +184,10 @@ class Measurement:
     frame_indices: Optional[np.ndarray] = None
     header: MDFHeader = field(default_factory=MDFHeader)
     source: Optional[str] = None
+    #: spectra already divided by the receiver's transfer function (``isTransferFunctionCorrected``)
+    transfer_function_corrected: bool = False
+    #: the receiver's transfer function (C, K_full) complex, when the file holds one
+    transfer_function: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.data = np.asarray(self.data)

@@ -144,6 +144,13 @@ class MDFFile:
         return _spectra.read_rows(self, frames, rows)
 
     @_guarded
+    def transfer_function(self) -> Optional[np.ndarray]:
+        """``/acquisition/receiver/transferFunction`` as (C, K_full) complex128, or None."""
+        from .transfer import read_transfer_function
+        rx = self.header.acquisition.receiver
+        return read_transfer_function(self.h5, num_channels=rx.num_channels, num_frequencies=rx.num_frequencies)
+
+    @_guarded
     def user_field(self, name: str, default=None):
         """A root user field (name starting with '_'), JSON-decoded when possible."""
         value = _h5.read_value(self.h5, "/" + name.lstrip("/"), None)

@@ -22,7 +22,7 @@ def describe(path) -> str:
                       f"FOV:         {_mm(rec.fov)} mm, centre {_mm(rec.center)} mm",
                       f"frames:      {rec.images.shape[0]}",
                       f"value range: {float(rec.images.min()):.4g} .. {float(rec.images.max()):.4g}"]
-            return "\n".join(lines)
+            return "\n".join(lines + _provenance_lines(rec.parameters))
         lay = mdf.layout
         rx = h.acquisition.receiver
         n, j, c, _ = lay.shape
@@ -47,6 +47,38 @@ def describe(path) -> str:
             lines.append(f"SNR:         {fin.min():.3g} .. {fin.max():.3g} "
                          f"({int(np.sum(snr > 1.5))} rows > 1.5 of {snr.size})")
         return "\n".join(lines)
+
+
+#: keys of a reconstruction's ``_parameters`` that are provenance, not method parameters
+_RECORD_KEYS = ("selection", "noise", "inputs", "frames", "measurement", "system_matrix", "weights")
+
+
+def _pairs(d: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(d.items()) if v is not None) or "-"
+
+
+def _provenance_lines(params: dict) -> list:
+    """Lines for the method parameters, row selection, frame selection, noise and input files
+    recorded in ``/reconstruction/_parameters``."""
+    method = {k: v for k, v in params.items() if k not in _RECORD_KEYS}
+    lines = [f"parameters:  {_pairs(method)}"]
+    sel = params.get("selection")
+    if isinstance(sel, dict):
+        lines.append(f"selection:   {_pairs(sel)}")
+    frames = params.get("frames")
+    if isinstance(frames, dict):
+        lines.append(f"frames:      {_pairs({k: v for k, v in frames.items() if k != 'frame_indices'})}")
+    if isinstance(params.get("noise"), dict):
+        lines.append(f"noise:       {_pairs(params['noise'])}")
+    inputs = params.get("inputs")
+    if isinstance(inputs, dict):
+        for role, ident in inputs.items():
+            if isinstance(ident, dict):
+                tag = f"uuid {ident['uuid']}" if "uuid" in ident else f"sha256 {str(ident.get('sha256', '?'))[:16]}"
+                lines.append(f"input:       {role}: {ident.get('path')} ({tag})")
+    else:
+        lines += [f"input:       {k}: {params[k]}" for k in ("measurement", "system_matrix", "weights") if k in params]
+    return lines
 
 
 def _mm(v) -> str:

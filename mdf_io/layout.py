@@ -32,6 +32,7 @@ class DataLayout:
     frequency_selection: Optional[np.ndarray]  # full-spectrum index of each stored frequency
     frame_permutation: Optional[np.ndarray]  # acquisition frame of each stored frame
     is_background_frame: np.ndarray  # (N,) bool, acquisition order
+    transfer_function_corrected: bool = False  # spectra already divided by the transfer function
 
     @property
     def num_frames(self) -> int:
@@ -85,7 +86,8 @@ def read_layout(f, header) -> DataLayout:
         _check_grid(path, header.calibration.size, int(np.sum(bg == 0)))
     return DataLayout(shape=(n, j, c, x), fourier=fourier, fast_frame_axis=fast,
                       background_corrected=flags["isBackgroundCorrected"],
-                      frequency_selection=fs, frame_permutation=perm, is_background_frame=bg.astype(bool))
+                      frequency_selection=fs, frame_permutation=perm, is_background_frame=bg.astype(bool),
+                      transfer_function_corrected=flags["isTransferFunctionCorrected"])
 
 
 _AXES = ("/acquisition/numFrames", "/acquisition/numPeriodsPerFrame",

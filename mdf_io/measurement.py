@@ -18,7 +18,7 @@ def minus_background(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 def read_measurement(source, *, frames=None, average: bool = False, subtract_background: bool = True,
                      background=None, rows: Optional[RowIndex] = None, channels=None,
-                     frequency_indices=None) -> Measurement:
+                     frequency_indices=None, background_frames=None) -> Measurement:
     """Read a measurement file as a :class:`Measurement` (foreground spectra, frames x R).
 
     Args:
@@ -29,6 +29,8 @@ def read_measurement(source, *, frames=None, average: bool = False, subtract_bac
         subtract_background: subtract the mean background spectrum (from the file's background
             frames or from ``background``) unless the file is already corrected.
         background: a separate empty-scanner measurement (path or :class:`Measurement`).
+        background_frames: background frame numbers to use (0-based, counting the file's
+            background frames only; default all).
         rows / channels / frequency_indices: restrict the columns (see
             :func:`~mdf_io.system_matrix.read_system_matrix`).
     """
@@ -37,6 +39,8 @@ def read_measurement(source, *, frames=None, average: bool = False, subtract_bac
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         fg_all = np.flatnonzero(~lay.is_background_frame)
         bg_all = np.flatnonzero(lay.is_background_frame)
+        if background_frames is not None:
+            bg_all = bg_all[_check_frames(mdf.path, background_frames, bg_all.size, "background")]
         fg = fg_all if frames is None else fg_all[_check_frames(mdf.path, frames, fg_all.size)]
         data = mdf.read_rows(fg, wanted)
         bg = mdf.read_rows(bg_all, wanted) if bg_all.size else None
@@ -45,7 +49,9 @@ def read_measurement(source, *, frames=None, average: bool = False, subtract_bac
                            bandwidth=rx.bandwidth, num_sampling_points=rx.num_sampling_points,
                            background=bg, background_subtracted=lay.background_corrected,
                            frame_indices=fg, header=header,
-                           source=str(getattr(source, "path", source)))
+                           source=str(getattr(source, "path", source)),
+                           transfer_function_corrected=lay.transfer_function_corrected,
+                           transfer_function=mdf.transfer_function())
     if background is not None:
         meas.background = _separate_background(background, meas)
     if subtract_background and meas.background is not None and not meas.background_subtracted:
@@ -72,9 +78,9 @@ def _separate_background(background, meas: Measurement) -> np.ndarray:
     return other.data if other.background is None else np.concatenate([other.data, other.background])
 
 
-def _check_frames(path, frames, n_fg) -> np.ndarray:
+def _check_frames(path, frames, n_fg, kind: str = "foreground") -> np.ndarray:
     idx = np.atleast_1d(np.asarray(frames, dtype=np.int64))
     if idx.size == 0 or idx.min() < -n_fg or idx.max() >= n_fg:
         raise MDFFormatError(path, "/measurement/data",
-                             f"foreground frame numbers in 0..{n_fg - 1}", f"{idx.tolist()[:10]}")
+                             f"{kind} frame numbers in 0..{n_fg - 1}", f"{idx.tolist()[:10]}")
     return idx

@@ -111,12 +111,14 @@ class Receiver(_Model):
 
 
 class Acquisition(_Model):
-    """`/acquisition`: frames N, periods per frame J, averages, start time."""
+    """`/acquisition`: frames N, periods per frame J, averages, start time, gradient (T/m)."""
 
     num_averages: int = 1
     num_frames: int = 1
     num_periods_per_frame: int = 1
     start_time: str = Field(default_factory=_now)
+    #: selection-field gradient (J x Y x 3 x 3, T/m), optional in MDF v2
+    gradient: Optional[list[list[list[list[float]]]]] = None
     drivefield: DriveField = Field(default_factory=DriveField)
     receiver: Receiver = Field(default_factory=Receiver)
 

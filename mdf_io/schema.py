@@ -34,7 +34,7 @@ class Field:
         name: dataset name in the group (MDF spelling).
         attr: attribute of the section's pydantic model.
         kind: storage: 'str', 'int', 'float', 'bool', 'str[]', 'float[]', 'float[][]',
-            'int[][]', 'str[][]', 'float[][][]', 'int3', 'float3'.
+            'int[][]', 'str[][]', 'float[][][]', 'float[][][][]', 'int3', 'float3'.
         required: 'always', 'measurement' (when the file has /measurement) or 'no'.
         default: value read for an absent field: a value, :data:`MODEL_DEFAULT`, or a callable
             of the values read so far (dict section attr -> dict).
@@ -99,7 +99,8 @@ SECTIONS: tuple[Section, ...] = (
         Field("numAverages", "num_averages", "int", default=1, limit=_SIZE),
         Field("numFrames", "num_frames", "int", "measurement", default=1, limit=_SIZE),
         Field("numPeriodsPerFrame", "num_periods_per_frame", "int", default=1, limit=_SIZE),
-        Field("startTime", "start_time", "str", default="")), absent="model"),
+        Field("startTime", "start_time", "str", default=""),
+        Field("gradient", "gradient", "float[][][][]", default=None)), absent="model"),
     Section("/acquisition/drivefield", "acquisition.drivefield", (
         Field("baseFrequency", "base_frequency", "float", limit=_POSITIVE),
         Field("cycle", "cycle", "float", default=0.0),
@@ -163,6 +164,7 @@ _READERS: dict[str, Callable] = {
     "float[]": lambda f, p: _read_numeric(f, p, 1, "iuf", float),
     "float[][]": lambda f, p: _read_numeric(f, p, 2, "iuf", float),
     "float[][][]": lambda f, p: _read_numeric(f, p, 3, "iuf", float),
+    "float[][][][]": lambda f, p: _read_numeric(f, p, 4, "iuf", float),
     "int[][]": lambda f, p: _read_numeric(f, p, 2, "iu", np.int64),
     "int3": lambda f, p: tuple(int(v) for v in _h5.read_array(f, p, shape=(3,), kinds="iu")),
     "float3": lambda f, p: tuple(float(v) for v in _h5.read_array(f, p, shape=(3,), kinds="iuf")),
@@ -268,6 +270,7 @@ _WRITERS: dict[str, Callable] = {
     "float[]": lambda g, n, v: _write_numeric(g, n, v, np.float64),
     "float[][]": lambda g, n, v: _write_numeric(g, n, v, np.float64),
     "float[][][]": lambda g, n, v: _write_numeric(g, n, v, np.float64),
+    "float[][][][]": lambda g, n, v: _write_numeric(g, n, v, np.float64),
     "int[][]": lambda g, n, v: _write_numeric(g, n, v, np.int64),
     "int3": lambda g, n, v: _write_numeric(g, n, v, np.int64),
     "float3": lambda g, n, v: _write_numeric(g, n, v, np.float64),

@@ -57,4 +57,6 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
                             center=np.array(cal.field_of_view_center), bandwidth=rx.bandwidth,
                             num_sampling_points=rx.num_sampling_points, header=header,
                             background_corrected=corrected,
-                            source=str(getattr(source, "path", source)))
+                            source=str(getattr(source, "path", source)),
+                            transfer_function_corrected=lay.transfer_function_corrected,
+                            transfer_function=mdf.transfer_function())

@@ -12,13 +12,15 @@ from . import _h5, schema
 from .containers import Measurement, Reconstruction, RowIndex, SystemMatrix
 from .errors import MDFWriteError
 from .metadata import Calibration, MDFHeader
+from .transfer import TF, write_transfer_function
 
 
 def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
               is_background_frame=None, fast_frame_axis: bool = False,
               frequency_selection=None, frame_permutation=None, background_corrected: bool = False,
               snr=None, overwrite: bool = False, compression: Optional[str] = None,
-              user_fields: Optional[dict] = None):
+              user_fields: Optional[dict] = None, transfer_function=None,
+              transfer_function_corrected: bool = False):
     """Write a measurement or calibration file from canonical data.
 
     Args:
@@ -35,6 +37,9 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
             in that order (stored frame i = acquisition frame ``frame_permutation[i]``).
         snr: (J, C, K) for ``/calibration/snr``.
         user_fields: extra root datasets ``{"_name": str}`` (MDF user fields start with '_').
+        transfer_function: (C, K_full) complex for ``/acquisition/receiver/transferFunction``.
+        transfer_function_corrected: ``/measurement/isTransferFunctionCorrected``: the data are
+            already divided by the transfer function.
     """
     data = np.asarray(data)
     if data.ndim != 4:
@@ -75,6 +80,11 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
         if header.calibration is not None and snr is not None:
             f["calibration"].create_dataset("snr", data=np.asarray(snr, np.float64))
         _write_user_fields(f, path, user_fields)
+        if transfer_function is not None:
+            tf = np.atleast_2d(np.asarray(transfer_function))
+            if tf.shape != (c, k_full):
+                raise MDFWriteError(path, TF, f"shape ({c}, {k_full}) (C x K)", f"shape {tf.shape}")
+            write_transfer_function(f, tf)
         mg = f.create_group("measurement")
         mg.create_dataset("data", data=np.ascontiguousarray(stored), compression=compression,
                           chunks=True if compression else None)
@@ -84,7 +94,7 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
         _h5.write_bool(mg, "isFrequencySelection", frequency_selection is not None)
         _h5.write_bool(mg, "isFramePermutation", frame_permutation is not None)
         _h5.write_bool(mg, "isSpectralLeakageCorrected", False)
-        _h5.write_bool(mg, "isTransferFunctionCorrected", False)
+        _h5.write_bool(mg, "isTransferFunctionCorrected", bool(transfer_function_corrected))
         _h5.write_bool(mg, "isSparsityTransformed", False)
         mg.create_dataset("isBackgroundFrame", data=bg.astype(np.int8))
         if frequency_selection is not None:
@@ -153,7 +163,8 @@ def write_system_matrix(path, sm: SystemMatrix, *, background=None, overwrite: b
     write_mdf(path, header, data, fourier=True, is_background_frame=is_bg,
               fast_frame_axis=fast_frame_axis, frequency_selection=fs,
               background_corrected=sm.background_corrected if background_corrected is None
-              else background_corrected, snr=snr, overwrite=overwrite, user_fields=user_fields)
+              else background_corrected, snr=snr, overwrite=overwrite, user_fields=user_fields,
+              transfer_function=sm.transfer_function, transfer_function_corrected=sm.transfer_function_corrected)
 
 
 def write_measurement(path, meas: Measurement, *, overwrite: bool = False):
@@ -172,7 +183,9 @@ def write_measurement(path, meas: Measurement, *, overwrite: bool = False):
     is_bg[n_fg:] = True
     write_mdf(path, header, frames.reshape(frames.shape[0], j, c, ksel.size), fourier=True,
               is_background_frame=is_bg, frequency_selection=fs,
-              background_corrected=meas.background_subtracted, overwrite=overwrite)
+              background_corrected=meas.background_subtracted, overwrite=overwrite,
+              transfer_function=meas.transfer_function,
+              transfer_function_corrected=meas.transfer_function_corrected)
 
 
 def write_reconstruction(path, recon: Reconstruction, *, overwrite: bool = False):

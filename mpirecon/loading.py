@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import numpy as np
+
 from mdf_io import (Geometry, MDFFile, MDFFormatError, Measurement, SystemMatrix, read_measurement,
                     read_system_matrix)
 
@@ -12,15 +14,17 @@ from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_o
 def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD,
                        min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
                        receive_channels: Optional[Sequence[int]] = None,
-                       subtract_background: bool = True) -> SystemMatrix:
+                       subtract_background: bool = True, num_used_freqs: Optional[int] = None) -> SystemMatrix:
     """Read calibration ``path`` keeping only rows that pass the frequency selection.
 
     The selection is computed from ``/calibration/snr`` before any matrix data are read, so
     only the kept frequencies are loaded. Returns a (R_selected x P) :class:`SystemMatrix`
-    with ``.selection`` recording the criteria.
+    with ``.selection`` recording the criteria. ``num_used_freqs``: of the rows passing the other
+    criteria keep the N of highest SNR (MPIReco's numUsedFreqs).
     """
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
-                             None if receive_channels is None else tuple(int(c) for c in receive_channels))
+                             None if receive_channels is None else tuple(int(c) for c in receive_channels),
+                             None if num_used_freqs is None else int(num_used_freqs))
     with MDFFile(path) as mdf:
         rows = selected_rows_of_file(mdf, crit)
         total = mdf.layout.shape[1] * mdf.layout.shape[2] * mdf.available_frequency_indices.size
@@ -29,16 +33,39 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     return sm
 
 
-def load_measurement_for(path, target, *, frames=None, average=False,
-                         subtract_background=True, background=None) -> Measurement:
+def load_measurement_for(path, target, *, frames=None, average=False, average_blocks=None,
+                         subtract_background=True, background=None, background_frames=None) -> Measurement:
     """Read measurement ``path`` with exactly the rows of ``target`` (a SystemMatrix or an
     :class:`mdf_io.Geometry`, e.g. a learned method's), in the same order. Raises
-    :class:`mdf_io.MDFFormatError` for a file without foreground frames (nothing to reconstruct)."""
+    :class:`mdf_io.MDFFormatError` for a file without foreground frames (nothing to reconstruct).
+
+    Args:
+        frames: foreground frames: text such as ``"0:100:2,-1"``, an int or ints (see
+            :func:`mpirecon.frames.parse_frames`; 0-based, negative from the end); None: all.
+        average: average the selected frames into one.
+        average_blocks: average consecutive blocks of this many selected frames (MPIReco's
+            nAverages); the selection must be a multiple of it.
+        background_frames: the file's background frames to use, same forms as ``frames``.
+    Returns:
+        :class:`mdf_io.Measurement` with data (frames, R) and ``frame_indices`` the foreground
+        frame of each row (the first of its block; -1 after ``average``).
+    """
+    from .frames import average_blocks as block_mean, parse_frames
+
     geometry = target if isinstance(target, Geometry) else target.geometry
-    meas = read_measurement(path, frames=frames, average=average,
-                            subtract_background=subtract_background, background=background,
-                            rows=geometry.rows)
-    if meas.num_frames == 0:
-        raise MDFFormatError(path, "/measurement/isBackgroundFrame", "at least one foreground frame",
-                             "only background frames (nothing to reconstruct)")
+    with MDFFile(path) as mdf:
+        is_bg = mdf.layout.is_background_frame
+        if is_bg.all():
+            raise MDFFormatError(path, "/measurement/isBackgroundFrame", "at least one foreground frame",
+                                 "only background frames (nothing to reconstruct)")
+        fg = parse_frames(frames, int((~is_bg).sum()), "--frames (foreground frames)", path)
+        bg = parse_frames(background_frames, int(is_bg.sum()), "--background-frames", path)
+        meas = read_measurement(mdf, frames=fg, subtract_background=subtract_background, background=background,
+                                rows=geometry.rows, background_frames=bg)
+    if average_blocks is not None and not average:
+        meas.data, meas.frame_indices = block_mean(meas.data, int(average_blocks), meas.frame_indices,
+                                                      f"{path}: --average-blocks")
+    if average and meas.data.shape[0] > 1:
+        meas.data = meas.data.mean(axis=0, keepdims=True)
+        meas.frame_indices = np.array([-1])
     return meas.matched_to(geometry)

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mdf_io import Geometry, Measurement, Reconstruction, SystemMatrix
+from mdf_io import GeneralInfo, Geometry, Measurement, Reconstruction, SystemMatrix
 
 from .errors import ReconstructorError
 from .noise import NoiseEstimate, estimate_noise
@@ -86,11 +86,16 @@ class ReconstructionResult:
     noise: Optional[NoiseEstimate] = None
 
     def to_reconstruction(self, header=None) -> Reconstruction:
-        """As an :class:`mdf_io.Reconstruction` ready for :func:`mdf_io.write_reconstruction`."""
+        """As an :class:`mdf_io.Reconstruction` ready for :func:`mdf_io.write_reconstruction`.
+
+        ``header``: the measurement's metadata, kept (scanner, acquisition, experiment) except
+        the root group: the reconstruction is a new file with its own ``/uuid`` and ``/time``."""
         params = dict(self.parameters, selection=self.selection)
         if self.noise is not None:
             params["noise"] = self.noise.summary()
-        kwargs = {} if header is None else {"header": header}
+        kwargs = {}
+        if header is not None:
+            kwargs["header"] = header.model_copy(deep=True, update={"general": GeneralInfo()})
         return Reconstruction(images=self.images, grid=tuple(self.grid), fov=self.fov,
                               center=self.center, method=self.method, parameters=params, **kwargs)
 

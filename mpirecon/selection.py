@@ -16,12 +16,14 @@ DEFAULT_SNR_THRESHOLD = 1.5
 
 @dataclass(frozen=True)
 class SelectionCriteria:
-    """What a selection keeps: SNR > threshold, frequencies in [min, max] Hz, channels."""
+    """What a selection keeps: SNR > threshold, frequencies in [min, max] Hz, channels, and of
+    those at most ``num_used_freqs`` rows, the ones of highest SNR (MPIReco's numUsedFreqs)."""
 
     snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD
     min_frequency: Optional[float] = None
     max_frequency: Optional[float] = None
     receive_channels: Optional[tuple[int, ...]] = None
+    num_used_freqs: Optional[int] = None
 
     def mask(self, snr: np.ndarray, frequencies: np.ndarray, channels: np.ndarray) -> np.ndarray:
         """Boolean keep-mask over rows; inputs are (R,) arrays (SNR linear, Hz, 0-based)."""
@@ -34,6 +36,13 @@ class SelectionCriteria:
             keep &= frequencies <= self.max_frequency
         if self.receive_channels is not None:
             keep &= np.isin(channels, np.asarray(self.receive_channels))
+        if self.num_used_freqs is not None:
+            if self.num_used_freqs < 1:
+                raise ValueError(f"--num-used-freqs: expected a positive number of rows, found {self.num_used_freqs}")
+            candidates = np.flatnonzero(keep)
+            order = np.argsort(-np.asarray(snr, np.float64)[candidates], kind="stable")
+            keep = np.zeros_like(keep)
+            keep[candidates[order[: self.num_used_freqs]]] = True
         return keep
 
     def as_dict(self) -> dict:
@@ -44,7 +53,8 @@ class SelectionCriteria:
 
 def select_frequencies(system_matrix: SystemMatrix, snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD,
                        min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
-                       receive_channels: Optional[Sequence[int]] = None) -> np.ndarray:
+                       receive_channels: Optional[Sequence[int]] = None,
+                       num_used_freqs: Optional[int] = None) -> np.ndarray:
     """Row indices (int64, increasing) of ``system_matrix`` kept by the criteria.
 
     Args:
@@ -53,9 +63,11 @@ def select_frequencies(system_matrix: SystemMatrix, snr_threshold: Optional[floa
         snr_threshold: keep rows with SNR strictly greater (None: no SNR criterion).
         min_frequency, max_frequency: inclusive band in Hz.
         receive_channels: 0-based receive channels to keep (None: all).
+        num_used_freqs: of the rows passing the other criteria, keep the N of highest SNR.
     """
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
-                             None if receive_channels is None else tuple(int(c) for c in receive_channels))
+                             None if receive_channels is None else tuple(int(c) for c in receive_channels),
+                             num_used_freqs)
     keep = crit.mask(system_matrix.snr, system_matrix.frequencies, system_matrix.rows.channel)
     if not keep.any():
         raise ReconstructorError(f"frequency selection {crit.as_dict()} keeps no rows of the system matrix "
@@ -74,11 +86,13 @@ def apply_selection(system_matrix: SystemMatrix, indices: np.ndarray, criteria: 
 
 
 def selected_system_matrix(system_matrix: SystemMatrix, snr_threshold=DEFAULT_SNR_THRESHOLD,
-                           min_frequency=None, max_frequency=None, receive_channels=None) -> SystemMatrix:
+                           min_frequency=None, max_frequency=None, receive_channels=None,
+                           num_used_freqs=None) -> SystemMatrix:
     """:func:`select_frequencies` + :func:`apply_selection` in one call."""
-    idx = select_frequencies(system_matrix, snr_threshold, min_frequency, max_frequency, receive_channels)
+    idx = select_frequencies(system_matrix, snr_threshold, min_frequency, max_frequency, receive_channels,
+                             num_used_freqs)
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
-                             None if receive_channels is None else tuple(receive_channels))
+                             None if receive_channels is None else tuple(receive_channels), num_used_freqs)
     return apply_selection(system_matrix, idx, crit.as_dict())
 
 

@@ -90,17 +90,33 @@ class DERnetReconstructor(Reconstructor):
         return self._geometry
 
     def _select_rows(self, system_matrix: SystemMatrix) -> SystemMatrix:
-        """The trained rows of ``system_matrix``; its fingerprint must be the trained one."""
+        """The trained rows of ``system_matrix``; its fingerprint must be the trained one, else a
+        one-line error says which calibration the weights belong to and how to train for this one."""
+        from mdf_io import MDFMismatchError
+
         trained = self._geometry
-        pos = system_matrix.rows.positions_of(trained.rows, path=system_matrix.source,
-                                              field="system matrix rows (trained selection)")
+        try:
+            pos = system_matrix.rows.positions_of(trained.rows, path=system_matrix.source,
+                                                  field="system matrix rows (trained selection)")
+        except MDFMismatchError:
+            raise ReconstructorError(self._other_calibration(system_matrix, None)) from None
         selected = system_matrix.take_rows(pos, selection=trained.selection)
         if selected.fingerprint() != self.trained_fingerprint:
-            raise ReconstructorError(
-                f"dernet: weights {self.weights} were trained for system matrix "
-                f"{self.meta.get('system_matrix_source')} (fingerprint {self.trained_fingerprint[:12]}), "
-                f"not for {system_matrix.source} ({selected.fingerprint()[:12]}); retrain with `mpirecon train`")
+            raise ReconstructorError(self._other_calibration(system_matrix, selected.fingerprint()))
         return selected
+
+    def _other_calibration(self, system_matrix: SystemMatrix, fingerprint: Optional[str]) -> str:
+        """The message for weights trained on another calibration than ``system_matrix``."""
+        trained = self._geometry
+        mine = (f"fingerprint {fingerprint[:12]}, " if fingerprint else
+                "without the trained rows (another frequency selection or receiver), ")
+        source = system_matrix.source or "the given system matrix"
+        return (f"dernet: weights {self.weights} belong to another calibration: "
+                f"{self.meta.get('system_matrix_source') or 'unknown source'} (fingerprint {self.trained_fingerprint[:12]}, "
+                f"grid {tuple(trained.grid)}, bandwidth {trained.bandwidth / 1e6:.4g} MHz, {trained.num_rows} rows), "
+                f"not to {source} ({mine}grid {tuple(system_matrix.grid)}, bandwidth "
+                f"{system_matrix.bandwidth / 1e6:.4g} MHz); train weights for this calibration with "
+                f"`mpirecon train --sm {source} -o NEW.pt` and pass --weights NEW.pt")
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         """Nothing per matrix: the network is the whole reconstruction."""

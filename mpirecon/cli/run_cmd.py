@@ -9,6 +9,9 @@ from ..errors import UsageError
 from ..outputs import check_outputs, writing
 from ..selection import DEFAULT_SNR_THRESHOLD
 from .common import parse_params
+from .run_steps import (RowWeighting, Stopwatch, add_input_args, check_scanner_settings, file_identity, frames_record,
+                        reconstruct_timed, timing_line, transfer_corrected_calibration,
+                        transfer_corrected_measurement)
 
 
 def add_selection_args(p) -> None:
@@ -19,6 +22,8 @@ def add_selection_args(p) -> None:
     p.add_argument("--min-freq", type=float, default=None, help="lowest frequency kept (Hz)")
     p.add_argument("--max-freq", type=float, default=None, help="highest frequency kept (Hz)")
     p.add_argument("--channels", type=int, nargs="+", default=None, help="receive channels kept (0-based)")
+    p.add_argument("--num-used-freqs", type=int, default=None, metavar="N",
+                   help="of the rows passing the criteria above, keep the N of highest SNR (MPIReco's numUsedFreqs)")
 
 
 def add_parser(sub) -> None:
@@ -30,8 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--method", required=True, help="reconstructor name (see `mpirecon methods`)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
     p.add_argument("--weights", default=None, help="weights file for learned methods")
-    p.add_argument("--frames", type=int, nargs="+", default=None, help="foreground frames to use (0-based)")
-    p.add_argument("--average", action="store_true", help="average the selected frames")
+    add_input_args(p)
     p.add_argument("--background", default=None, help="separate empty-scanner measurement to subtract")
     p.add_argument("--no-background-correction", action="store_true", help="do not subtract background frames")
     p.add_argument("--device", default=None, help="cpu or cuda (methods with a torch path)")
@@ -47,7 +51,10 @@ def run(args) -> int:
     from mpirecon.registry import get_reconstructor_class
 
     outputs = check_outputs({"-o": args.output, "--png": args.png},
-                            (args.measurement, args.sm, args.background, args.weights), overwrite=args.overwrite)
+                            (args.measurement, args.sm, args.background, args.weights, args.transfer_function),
+                            overwrite=args.overwrite)
+    clock = Stopwatch()
+    weighting = RowWeighting(args.row_weighting)
     cls = get_reconstructor_class(args.method)
     params = parse_params(args.param)
     if args.device:
@@ -67,24 +74,34 @@ def run(args) -> int:
             threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
         print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
-                                max_frequency=args.max_freq, receive_channels=args.channels)
+                                max_frequency=args.max_freq, receive_channels=args.channels,
+                                num_used_freqs=args.num_used_freqs)
         print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
-        recon.bind(sm)
+        sm = transfer_corrected_calibration(args, sm)
+        recon.bind(weighting.weighted(sm))
         target = recon.system_matrix
         fov = sm.fov
     meas = load_measurement_for(args.measurement, target, frames=args.frames, average=args.average,
+                                average_blocks=args.average_blocks, background_frames=args.background_frames,
                                 subtract_background=not args.no_background_correction, background=args.background)
+    check_scanner_settings(args, meas, recon.system_matrix)
+    meas = weighting.applied(transfer_corrected_measurement(args, meas, recon.system_matrix), recon.system_matrix)
     print(f"reconstructing {meas.num_frames} frame(s) with {args.method}", file=sys.stderr)
-    result = recon.reconstruct(meas)
+    setup_s = clock.elapsed()
+    images, result, first_s, per_frame_s = reconstruct_timed(recon, meas)
+    result.images = images
     rec = result.to_reconstruction(header=meas.header)
     rec.parameters["measurement"] = str(args.measurement)
     rec.parameters["system_matrix"] = str(args.sm)
     if args.weights:
         rec.parameters["weights"] = str(args.weights)
+    rec.parameters["inputs"] = {k: file_identity(v) for k, v in (
+        ("measurement", args.measurement), ("system_matrix", args.sm), ("background", args.background),
+        ("weights", args.weights), ("transfer_function", args.transfer_function)) if v is not None}
+    rec.parameters["frames"] = frames_record(args, meas)
     write_outputs(outputs, rec, title=args.method, fov=fov, overwrite=args.overwrite)
-    frames = result.images.shape[0]
-    print(f"wrote {', '.join(map(str, outputs.values()))} ({frames} frame(s), "
-          f"{1e3 * result.seconds / max(frames, 1):.2f} ms/frame)")
+    print(f"wrote {', '.join(map(str, outputs.values()))} ({result.images.shape[0]} frame(s)); "
+          + timing_line(setup_s, first_s, per_frame_s, result.images.shape[0]))
     return 0
 
 
