@@ -17,13 +17,13 @@ MAX_PRIMITIVES = 6
 
 
 def _coords(shape):
+    """Pixel-centre coordinates in [-1, 1]: (yy, xx), each (Ny, Nx)."""
     ny, nx = shape
-    y = (np.arange(ny) + 0.5) / ny * 2 - 1
-    x = (np.arange(nx) + 0.5) / nx * 2 - 1
-    return np.meshgrid(y, x, indexing="ij")
+    return np.meshgrid((np.arange(ny) + 0.5) / ny * 2 - 1, (np.arange(nx) + 0.5) / nx * 2 - 1, indexing="ij")
 
 
 def _u(rng, n, lo, hi):
+    """Uniform draws (n, 1, 1) in [lo, hi), broadcastable over an image batch."""
     return rng.uniform(lo, hi, size=(n, 1, 1))
 
 

@@ -34,21 +34,9 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ReconstructorError
-from .composite import composite
+from .composite import _coords, _u, composite
 
 Generator = Callable[[np.random.Generator, int, tuple], np.ndarray]
-
-
-def _coords(shape) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates in [-1, 1]: (yy, xx), each (Ny, Nx)."""
-    ny, nx = shape
-    y = (np.arange(ny) + 0.5) / ny * 2 - 1
-    x = (np.arange(nx) + 0.5) / nx * 2 - 1
-    return np.meshgrid(y, x, indexing="ij")
-
-
-def _u(rng, n, lo, hi):
-    return rng.uniform(lo, hi, size=(n, 1, 1))
 
 
 @lru_cache(maxsize=1)
