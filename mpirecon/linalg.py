@@ -15,8 +15,8 @@ import numpy as np
 import scipy.fft
 import scipy.linalg as sla
 
-#: rows per block of :func:`row_gram` (a 2048 x 50,653 float32 block is 400 MB)
-GRAM_BLOCK_ROWS = 2048
+#: rows per block of :func:`row_gram` (a 1024 x 50,653 block is 400 MB in float64)
+GRAM_BLOCK_ROWS = 1024
 
 
 def is_numpy(a) -> bool:
@@ -92,7 +92,8 @@ def row_gram(rows: Callable[[int, int], object], n: int, block: int = GRAM_BLOCK
     """Gram matrix ``G = B Bᵀ`` (n, n) float64 of an (n, P) real matrix B given by its row blocks.
 
     ``rows(i0, i1)`` returns ``B[i0:i1]`` (numpy or torch, any real dtype); products are taken in
-    that dtype and stored in float64. Only the lower block triangle is computed and then mirrored,
+    float64 (a float32 Gram's rounding, amplified by its condition number, spoils the Woodbury
+    x-update in float32). Only the lower block triangle is computed and then mirrored,
     so at most two blocks are alive at a time (a block is recomputed for each pair: make
     ``rows`` cheap, e.g. a view, or accept the recomputation).
     """
@@ -100,16 +101,15 @@ def row_gram(rows: Callable[[int, int], object], n: int, block: int = GRAM_BLOCK
     gram = None
     for i0 in starts:
         i1 = min(i0 + block, n)
-        bi = rows(i0, i1)
+        bi = as_float64(rows(i0, i1))
         if gram is None:
             gram = _zeros64(bi, (n, n))
         for j0 in starts:
             if j0 > i0:
                 break
             j1 = min(j0 + block, n)
-            bj = bi if j0 == i0 else rows(j0, j1)
-            g = bi @ bj.T
-            gram[i0:i1, j0:j1] = g if is_numpy(g) and g.dtype == np.float64 else _as64(g)
+            bj = bi if j0 == i0 else as_float64(rows(j0, j1))
+            gram[i0:i1, j0:j1] = bi @ bj.T
             if j0 != i0:
                 gram[j0:j1, i0:i1] = gram[i0:i1, j0:j1].T
     return gram
@@ -122,9 +122,10 @@ def _zeros64(ref, shape):
     return torch.empty(shape, dtype=torch.float64, device=ref.device)
 
 
-def _as64(a):
+def as_float64(a):
+    """``a`` in float64 (no copy when it already is)."""
     if is_numpy(a):
-        return a.astype(np.float64)
+        return a.astype(np.float64, copy=False)
     import torch
     return a.to(torch.float64)
 
