@@ -65,7 +65,7 @@ def check_outputs(outputs: Mapping[str, Optional[os.PathLike]], inputs: Iterable
             raise MDFWriteError(path, None, f"{label}: a path in an existing folder",
                                 f"no folder '{path.parent}'")
         if not overwrite and os.path.lexists(path):
-            raise MDFWriteError(path, None, f"{label}: {NEW_FILE}", "an existing file")
+            raise MDFWriteError(path, None, f"{label}: {NEW_FILE}", "a file that exists already")
     return chosen
 
 
