@@ -169,9 +169,12 @@ FIELD_OPS = {
     "bad_utf8": lambda f, name, v: False if _numeric(v) else _replace(f, name, np.bytes_(b"\xff\xfe\xc3\x28")),
     "opaque": lambda f, name, v: _replace(f, name, np.void(b"\x01\x02\x03")),
 }
-#: ops after which a size/index/data field can no longer be valid
+#: ops after which a size or index field can no longer be valid (a missing numPeriodsPerFrame is
+#: tolerated: the data's shape gives it)
 BREAKING = {"delete", "group", "string", "complex", "negative", "zero", "huge", "nan", "ext_link", "soft_loop",
             "huge_empty", "bad_utf8", "opaque"}
+#: ops after which /measurement/data can no longer be valid (other values are just other data)
+DATA_BREAKING = BREAKING - {"negative", "zero", "huge", "complex"}
 
 
 def datasets(path) -> list[str]:
@@ -217,7 +220,8 @@ def mutate(path: Path, rng: random.Random) -> Case | None:
         value = f[name][()]
         if FIELD_OPS[kind](f, name, value) is False:
             return None
-    breaks = kind in BREAKING and (name in SIZE_FIELDS or name == "/measurement/data")
+    breaks = kind in BREAKING and name in SIZE_FIELDS - {"/acquisition/numPeriodsPerFrame"}
+    breaks |= kind in DATA_BREAKING and name == "/measurement/data"
     breaks |= kind in ("dup_index", "oob_index", "delete", "ext_link", "soft_loop") and name in INDEX_FIELDS
     inert = name.startswith(INERT_PREFIXES) and kind not in ("ext_link", "soft_loop", "huge_empty")
     return Case(target, kind, name, must_refuse=breaks, inert=inert)

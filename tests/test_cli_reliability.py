@@ -151,7 +151,8 @@ SLOW = textwrap.dedent("""
 def test_signal_while_writing_leaves_nothing(tiny_files, stage, sig, code):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen([sys.executable, "-c", SLOW, stage, *RUN, "-o", "r.mdf", "--png", "r.png"],
-                            cwd=tiny_files, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            cwd=tiny_files, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored (nohup, &)
     try:
         for line in proc.stderr:
             if line.startswith("WRITING"):
@@ -204,6 +205,31 @@ def test_bench_writes_all_results_together(tiny_files, capsys):
     assert main(args + ["--overwrite"]) == 0
     assert main(["bench", "--sm", "cal.mdf", "--test-samples", "0", "-o", "new"]) == 2
     assert not (tiny_files / "new").exists()
+
+
+@pytest.mark.slow
+def test_demo_publishes_its_files_together(tmp_path, monkeypatch):
+    import mpirecon.demo
+
+    monkeypatch.setattr(mpirecon.demo, "_demo_weights", lambda *args: {})  # no DERnet training here
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--quiet"]) == 0
+    names = listing(out)
+    assert {"system_matrix.mdf", "comparison.png", "metrics.md", "metrics.json"} <= names
+    assert not any(n.startswith(".") for n in names) and "pinv" in (out / "metrics.md").read_text()
+
+
+def test_demo_that_fails_half_way_publishes_nothing(tmp_path, monkeypatch, capsys):
+    import mpirecon.demo
+
+    def half_way(tmp, *args):
+        tmp["system_matrix.mdf"].write_text("written")
+        raise RuntimeError("training\nfailed")
+
+    monkeypatch.setattr(mpirecon.demo, "_demo_into", half_way)
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--quiet"]) == 1
+    one_error(capsys, "internal error", "training failed")
+    assert listing(tmp_path / "demo") == set()
 
 
 def test_save_weights_and_figures_refuse_existing_and_leave_no_temporary(tmp_path):
