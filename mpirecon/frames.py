@@ -52,8 +52,8 @@ def parse_frames(spec: FrameSpec, count: int, what: str = "--frames", source=Non
     """
     if spec is None:
         return None
-    if source is not None:
-        what = f"{source}: {what}"
+    if source is not None:  # a file's frames: name the file and the field they index
+        what = f"{source}: field '/measurement/data' ({what})"
     if isinstance(spec, (int, np.integer)):
         return np.array([_check(int(spec), count, spec, what)], np.int64)
     if not isinstance(spec, str):

@@ -117,7 +117,7 @@ def test_all_background_measurement_is_a_one_line_error(tiny_files, capsys, extr
     assert not (tiny_files / "r.mdf").exists() and not (tiny_files / "r.png").exists()
 
 
-@pytest.mark.parametrize("frames", [["7"], ["3"], ["0", "99"]])
+@pytest.mark.parametrize("frames", [["7"], ["3"], ["0,99"]])  # comma list: the --frames syntax
 def test_frames_out_of_range(tiny_files, capsys, frames):
     assert main(RUN + ["-o", "r.mdf", "--frames", *frames]) == 2
     one_error(capsys, "meas.mdf", "field '")
