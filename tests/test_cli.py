@@ -10,7 +10,7 @@ import mdf_io
 
 def mp(*args, cwd):
     return subprocess.run([sys.executable, "-m", "mpirecon.cli.main", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=900)  # a hang guard, not a timing test (a loaded machine is slow)
 
 
 @pytest.fixture(scope="module")

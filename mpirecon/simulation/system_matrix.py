@@ -82,8 +82,10 @@ def scanner_header(scanner: ScannerParams, *, frames: int, name: str, calibratio
     header.scanner.name = "mpirecon FFP simulator"
     header.scanner.manufacturer = "mpirecon"
     header.acquisition.num_frames = frames
-    gx, gy = (float(g) for g in scanner.gradient)
-    header.acquisition.gradient = [[np.diag([gx, gy, -(gx + gy)]).tolist()]]  # J=1 x Y=1 x 3 x 3, trace 0
+    g = [float(v) for v in scanner.gradient]
+    if len(g) == 2:  # a 2D scanner: the z gradient follows from a trace-free field
+        g.append(-(g[0] + g[1]))
+    header.acquisition.gradient = [[np.diag(g).tolist()]]  # J=1 x Y=1 x 3 x 3
     header.acquisition.drivefield = DriveField(
         base_frequency=scanner.base_frequency, cycle=scanner.num_sampling_points / scanner.base_frequency,
         divider=[[d] for d in scanner.dividers], num_channels=scanner.ndim,
