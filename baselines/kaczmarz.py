@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
+from typing import Annotated, Literal, Union
+
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.autoreg import is_auto, tikhonov_lambdas
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Reconstructor, ReconstructorConfig
 
 
 class KaczmarzConfig(ReconstructorConfig):
-    lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
+    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
+        1e-2, description="Tikhonov lambda relative to ||A||_F^2/P, or 'auto' (discrepancy principle, one "
+        "lambda per batch: the median of the frames')")
     iterations: int = Field(10, ge=1, le=100000, description="number of sweeps over all rows")
     shuffle: bool = Field(False, description="visit rows in a seeded random order")
     seed: int = Field(0, description="seed of the row order when shuffle is on")
@@ -48,16 +53,22 @@ class Kaczmarz(Reconstructor):
             ah = np.ascontiguousarray(a.conj().T)
             return a, ah, a @ ah
 
-        self.A, self.AH, gram = op.memo(("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None), rows_and_gram)
-        self.lower = np.tril(gram) + cfg.lam * np.eye(r, dtype=cdtype)
+        self.A, self.AH, self.gram = op.memo(("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None), rows_and_gram)
+        if not is_auto(cfg.lam):
+            self.lower = np.tril(self.gram) + cfg.lam * np.eye(r, dtype=cdtype)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
+        lam = cfg.lam
+        if is_auto(lam):  # one λ per batch (the triangular factor depends on it)
+            lam = float(np.median(tikhonov_lambdas(self.operator, self.operator.data(spectra), self.noise)))
+            self.last_auto = {"lam": lam}
+            self.lower = np.tril(self.gram) + lam * np.eye(self.gram.shape[0], dtype=self.gram.dtype)
         b = (np.asarray(spectra)[:, self.order].T / self.scale).astype(self.A.dtype)  # (R, F)
         x = np.zeros((self.A.shape[1], b.shape[1]), dtype=self.A.dtype)
         v = np.zeros_like(b)
         for _ in range(cfg.iterations):
-            rhs = b - self.A @ x - cfg.lam * v
+            rhs = b - self.A @ x - lam * v
             delta = sla.solve_triangular(self.lower, rhs, lower=True, check_finite=False)
             x = x + self.AH @ delta
             v += delta

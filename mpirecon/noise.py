@@ -20,7 +20,8 @@ class NoiseEstimate:
     """Per-row noise standard deviation of complex spectra.
 
     Attributes:
-        sigma: (R,) float64, ``sqrt(E|n_r|²)`` in the measurement's units, rows as the geometry's.
+        sigma: (R,) float64, ``sqrt(E|n_r|²)`` in the measurement's units, rows as the geometry's;
+            or (F, R) / (F, 1) when each frame has its own level (e.g. a simulation that knows it).
         source: ``"given"``, ``"measurement background frames"`` or ``"calibration snr"``.
     """
 
@@ -28,8 +29,15 @@ class NoiseEstimate:
     source: str
 
     def expected_residual(self) -> float:
-        """Expected ``||n||²`` of one frame: ``Σ_r σ_r²`` (the discrepancy-principle target)."""
-        return float(np.sum(self.sigma ** 2))
+        """Expected ``||n||²`` of one frame: ``Σ_r σ_r²`` (the discrepancy-principle target; the
+        mean over frames for a per-frame estimate)."""
+        s2 = self.sigma ** 2
+        return float(np.sum(s2) if s2.ndim == 1 else np.mean(np.sum(s2, axis=-1)))
+
+    def rows(self, num_frames: int, num_rows: int) -> np.ndarray:
+        """σ broadcast to (F, R) for ``num_frames`` frames of ``num_rows`` rows."""
+        s = self.sigma if self.sigma.ndim == 2 else self.sigma[None, :]
+        return np.broadcast_to(s, (num_frames, num_rows))
 
     def summary(self) -> dict:
         """JSON-ready description (recorded with results)."""
@@ -65,7 +73,8 @@ def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = Non
     Args:
         measurement: a :class:`mdf_io.Measurement` already matched to the geometry's rows.
         system_matrix: the bound (selected) system matrix, for the SNR fallback.
-        given: a :class:`NoiseEstimate`, a scalar σ or an (R,) array of σ.
+        given: a :class:`NoiseEstimate`, a scalar σ, an (R,) array of σ, or (F, 1) / (F, R)
+            with one level per frame.
         num_rows: R, to broadcast a scalar ``given``.
     """
     if isinstance(given, NoiseEstimate):
