@@ -11,11 +11,6 @@ from mpirecon.cli.main import main
 from mpirecon.frames import FrameSelectionError, parse_frames
 
 
-def cli(*args, capsys=None):
-    code = main([str(a) for a in args])
-    return code
-
-
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory):
     d = tmp_path_factory.mktemp("wf")
