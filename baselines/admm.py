@@ -11,30 +11,38 @@ see :mod:`mpirecon.operator`). numpy or torch (``device="cuda"`` / ``backend="to
 """
 from __future__ import annotations
 
+from typing import Annotated, Literal, Union
+
 import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.admm import admm
+from mpirecon.autoreg import admm_mu, is_auto
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
+_MU_HELP = ("regularisation weight (relative to the frame scale max|Aᵀb|), or 'auto' (from the noise "
+            "estimate, per batch: mpirecon.autoreg.admm_mu)")
+Mu = Union[Annotated[float, Field(ge=0)], Literal["auto"]]
+
+
 class ADMMConfig(ClassicalConfig):
-    mu: float = Field(1e-2, ge=0, description="regularisation weight (relative)")
+    mu: Mu = Field(1e-2, description=_MU_HELP)
     rho: float = Field(0.1, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
     iterations: int = Field(200, ge=1, le=100000)
     nonneg: bool = Field(True, description="non-negativity constraint, enforced in every iteration")
 
 
 class ADMML1Config(ADMMConfig):
-    mu: float = Field(1e-3, ge=0, description="regularisation weight (relative)")
+    mu: Mu = Field(1e-3, description=_MU_HELP)
     rho: float = Field(1.0, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
 
 
 class ADMMTVConfig(ADMMConfig):
-    mu: float = Field(3e-4, ge=0, description="regularisation weight (relative)")
+    mu: Mu = Field(3e-4, description=_MU_HELP)
 
 
 class ADMML1TVConfig(ADMMTVConfig):
@@ -52,16 +60,25 @@ class _ADMMBase(Reconstructor):
     def _weights(self) -> tuple[float, float]:
         return self.prior_weights
 
-    def terms(self) -> list:
-        """The objective's terms (priors and constraint) for the current parameters."""
+    def terms(self, mu=None) -> list:
+        """The objective's terms (priors and constraint) for the current parameters (``mu``: a weight
+        to use instead of the configured one, e.g. the automatic one)."""
         cfg = self.config
+        mu = cfg.mu if mu is None else mu
+        if is_auto(mu):  # at set-up only the splittings matter; the weight comes per batch
+            mu = 0.0
         w_l1, w_tv = self._weights()
         out = [NonNegative()] if cfg.nonneg else []
         if w_l1 > 0:
-            out.append(L1(cfg.mu * w_l1))
+            out.append(L1(mu * w_l1))
         if w_tv > 0:
-            out.append(TotalVariation(cfg.mu * w_tv, ndim=len(self.geometry.image_shape)))
+            out.append(TotalVariation(mu * w_tv, ndim=len(self.geometry.image_shape)))
         return out
+
+    def _family(self) -> str:
+        """Prior family for :data:`mpirecon.autoreg.MU_FACTORS`: "l1", "tv" or "l1tv"."""
+        w_l1, w_tv = self._weights()
+        return "l1tv" if w_l1 > 0 and w_tv > 0 else "tv" if w_tv > 0 else "l1"
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         self.op = classical_operator(system_matrix, self.config)
@@ -73,7 +90,12 @@ class _ADMMBase(Reconstructor):
         b = self.op.data(spectra)
         s = self.op.frame_scales(b)
         s = s.astype(b.dtype) if isinstance(s, np.ndarray) else s.to(b.dtype)
-        z = admm(self.op, b / s, self._terms, self.config.rho, self.config.iterations, strategy=self.config.strategy)
+        terms = self._terms
+        if is_auto(self.config.mu):
+            mu = admm_mu(self.op, b, self.noise, self._family())
+            self.solve_info["auto"] = {"mu": mu}
+            terms = self.terms(mu)
+        z = admm(self.op, b / s, terms, self.config.rho, self.config.iterations, strategy=self.config.strategy)
         return self.op.host((z * s).T)
 
 

@@ -3,22 +3,30 @@
 Dense strategy (P small): the P x P matrix AᵀA + λI is formed once and each iteration is one
 product with it. Large strategy: matrix-free, ``q = Aᵀ(A p) + λp`` (two products with the
 2R x P operator per iteration, no P x P matrix). Same iterates up to rounding.
+``iterations="auto"``: each frame's CG stops at the first iterate whose data misfit reaches the
+noise energy (discrepancy principle, :mod:`mpirecon.autoreg`); stopped frames stay frozen.
 """
 from __future__ import annotations
+
+from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.autoreg import TAU, is_auto, residual_targets
 from mpirecon.classical import ClassicalConfig, classical_operator
-from mpirecon.linalg import clamp_min, colsum, copy, eye_like, tiny, zeros_like
+from mpirecon.linalg import cast_like, clamp_min, colsum, copy, eye_like, like, tiny, zeros_like
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 class CGNRConfig(ClassicalConfig):
     lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
-    iterations: int = Field(20, ge=1, le=100000)
+    iterations: Union[Annotated[int, Field(ge=1, le=100000)], Literal["auto"]] = Field(
+        20, description="CG iterations, or 'auto': stop each frame by the discrepancy principle, "
+        "||A x - b||² <= noise energy (at most max_iterations)")
+    max_iterations: int = Field(200, ge=1, le=100000, description="cap of iterations=auto")
     nonneg: bool = Field(True, description="project the result onto x >= 0 (CG iterates stay unconstrained)")
 
 
@@ -44,19 +52,36 @@ class CGNR(Reconstructor):
         return self.op.adjoint(self.op.forward(p)) + self.config.lam * p
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
-        rhs = self.op.adjoint(self.op.data(spectra))  # (P, F)
+        cfg = self.config
+        b = self.op.data(spectra)
+        rhs = self.op.adjoint(b)  # (P, F)
         x = zeros_like(rhs)
         r = copy(rhs)
         p = copy(r)
         rr = colsum(r * r)
         eps = tiny(rhs)
-        for _ in range(self.config.iterations):
+        auto = is_auto(cfg.iterations)
+        if auto:  # discrepancy principle per frame: a frame stops once ||A x - b||² <= τ·(noise energy)
+            target = like(rhs, TAU * residual_targets(self.op, b, self.noise), cfg.dtype)
+            res = copy(b)
+            stopped = np.full(b.shape[1], cfg.max_iterations)
+        for it in range(cfg.max_iterations if auto else cfg.iterations):
+            if auto:
+                active = colsum(res * res) > target
+                stopped[self.op.host(~active) & (stopped == cfg.max_iterations)] = it
+                if not bool(active.any()):
+                    break
             q = self._apply(p)
             alpha = rr / clamp_min(colsum(p * q), eps)
+            if auto:
+                alpha = alpha * cast_like(active, alpha)
+                res -= alpha * self.op.forward(p)
             x += alpha * p
             r -= alpha * q
             rr_new = colsum(r * r)
             p = r + (rr_new / clamp_min(rr, eps)) * p
             rr = rr_new
+        if auto:
+            self.solve_info["auto"] = {"iterations": stopped.tolist()}
         x = self.op.host(x.T)
         return project_nonneg(x) if self.config.nonneg else x

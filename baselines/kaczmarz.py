@@ -12,22 +12,27 @@ Dense strategy (R <= :data:`mpirecon.operator.KACZMARZ_WHOLE_MAX_ROWS`): one blo
 its own B x B triangular matrix (R·B numbers in all, no R x R Gram): true row-action sweeps.
 Constraints (real part, non-negativity) are applied after each sweep, as
 RegularizedLeastSquares.jl does. numpy or torch (``device="cuda"`` / ``backend="torch"``).
+``lam="auto"``: λ from :mod:`mpirecon.autoreg`, the median over the batch's frames.
 """
 from __future__ import annotations
+
+from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.linalg import cast_like, eye_like, is_numpy, solve_lower, tril, zeros_like
-from mpirecon.operator import KACZMARZ_WHOLE_MAX_ROWS, choose_strategy
+from mpirecon.operator import KACZMARZ_WHOLE_MAX_ROWS, choose_strategy, operator_for
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 class KaczmarzConfig(ClassicalConfig):
-    lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
+    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
+        1e-2, description=LAMBDA_HELP + "; one lambda per batch, the median of the frames'")
     iterations: int = Field(10, ge=1, le=100000, description="number of sweeps over all rows")
     shuffle: bool = Field(False, description="visit rows in a seeded random order")
     seed: int = Field(0, description="seed of the row order when shuffle is on")
@@ -65,17 +70,28 @@ class Kaczmarz(Reconstructor):
             return op.backend(a), None, grams
 
         key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block)
-        self.A, self.AH, grams = op.memo(key, rows_and_grams)
-        self.blocks = [(i, min(i + block, r), tril(g) + cfg.lam * eye_like(g, g.shape[0]))
-                       for i, g in zip(range(0, r, block), grams)]
+        self.A, self.AH, self.grams = op.memo(key, rows_and_grams)
+        self.block = block
+        self.blocks = None if is_auto(cfg.lam) else self._blocks(cfg.lam)
+
+    def _blocks(self, lam: float) -> list:
+        """(first row, end row, tril(A_k A_kᴴ) + λI) of every row block."""
+        return [(i, i + g.shape[0], tril(g) + lam * eye_like(g, g.shape[0]))
+                for i, g in zip(range(0, self.A.shape[0], self.block), self.grams)]
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
         b = self.backend((np.asarray(spectra)[:, self.order].T / self.scale).astype(self.cdtype))  # (R, F)
+        lam, blocks = cfg.lam, self.blocks
+        if is_auto(lam):  # one λ per batch (the triangular blocks depend on it)
+            op64 = operator_for(self.system_matrix, "float64")
+            lam = float(np.median(tikhonov_lambdas(op64, op64.data(spectra), self.noise)))
+            self.solve_info["auto"] = {"lam": lam}
+            blocks = self._blocks(lam)
         x = _zeros(self.A, b.shape[1])
         v = zeros_like(b)
         for _ in range(cfg.iterations):
-            x = self._sweep(x, b, v)
+            x = self._sweep(x, b, v, lam, blocks)
             if cfg.nonneg:
                 x = cast_like(project_nonneg(x.real), self.A)
             elif cfg.enforce_real:
@@ -83,10 +99,9 @@ class Kaczmarz(Reconstructor):
         out = x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T
         return self.host(out)
 
-    def _sweep(self, x, b, v):
-        """One sweep over the row blocks in order; updates ``v`` in place, returns the new x."""
-        lam = self.config.lam
-        for i0, i1, lower in self.blocks:
+    def _sweep(self, x, b, v, lam: float, blocks: list):
+        """One sweep over the row ``blocks`` in order; updates ``v`` in place, returns the new x."""
+        for i0, i1, lower in blocks:
             a = self.A[i0:i1]
             rhs = b[i0:i1] - a @ x - lam * v[i0:i1]
             delta = solve_lower(lower, rhs)

@@ -5,22 +5,27 @@ matrix ``V diag(s/(s²+λ)) Uᵀ`` from the full float64 SVD of the stacked oper
 2R x 2R Gram, ``x = Aᵀ W b`` with ``W = (AAᵀ + λI)⁻¹`` (a Cholesky inverse; with ``rcond > 0`` the
 Gram's eigendecomposition ``U diag(keep/(s²+λ)) Uᵀ`` drops the small singular values), so no
 P x P or P x 2R matrix is formed: a frame costs one 2R x 2R and one P x 2R product.
+``lam="auto"`` (:mod:`mpirecon.autoreg`): λ per frame, ``x_f = Aᵀ U diag(1/(s²+λ_f)) Uᵀ b_f``
+through the operator's cached spectrum (either strategy).
 """
 from __future__ import annotations
+
+from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.classical import ClassicalConfig, classical_operator
-from mpirecon.linalg import add_diagonal, spd_inverse, symmetric_eig
+from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
+from mpirecon.linalg import add_diagonal, like, spd_inverse
 from mpirecon.operator import operator_for
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 class PseudoInverseConfig(ClassicalConfig):
-    lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
+    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(1e-2, description=LAMBDA_HELP + ", per frame")
     rcond: float = Field(0.0, ge=0, lt=1, description="drop singular values below rcond*s_max")
     nonneg: bool = Field(True, description="project the result onto x >= 0 (a direct method can only "
                                            "project its result)")
@@ -38,10 +43,13 @@ class PseudoInverse(Reconstructor):
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
         self.op = classical_operator(system_matrix, cfg)
+        self.op64 = operator_for(system_matrix, "float64")  # spectra and SVDs in float64 whatever the dtype
         self.strategy = self.op.strategy(cfg.strategy, svd=True)
-        if self.strategy == "dense":  # the SVD is taken in float64 whatever the dtype
-            pinv = operator_for(system_matrix, "float64").tikhonov_inverse(cfg.lam, cfg.rcond)  # (P, 2R)
-            self.pinv = self.op.backend(pinv.astype(cfg.dtype))
+        if is_auto(cfg.lam):
+            self.u = self.op.memo(("spectrum_u", cfg.dtype), lambda: self.op.backend(
+                self.op64.spectrum()[0].astype(cfg.dtype)))  # (2R, r)
+        elif self.strategy == "dense":
+            self.pinv = self.op.backend(self.op64.tikhonov_inverse(cfg.lam, cfg.rcond).astype(cfg.dtype))  # (P, 2R)
         else:
             self.pinv = self.op.backend(self._gram_filter().astype(cfg.dtype))  # (2R, 2R)
 
@@ -50,25 +58,29 @@ class PseudoInverse(Reconstructor):
         cfg = self.config
         if cfg.rcond == 0:
             return self.op.host(spd_inverse(add_diagonal(self.op.row_gram(), cfg.lam)))
-        s2, u = self._gram_eig()
-        keep = np.sqrt(np.maximum(s2, 0)) > cfg.rcond * np.sqrt(max(s2.max(), 0))
-        return (u * np.where(keep, 1.0 / (s2 + cfg.lam), 0.0)) @ u.T
+        u, s = self.op.spectrum()
+        return (u * self._filter(s, np.array([cfg.lam]))[:, 0]) @ u.T
 
-    def _gram_eig(self) -> tuple[np.ndarray, np.ndarray]:
-        def build():
-            s2, u = symmetric_eig(self.op.row_gram())
-            return self.op.host(s2), self.op.host(u)
-        return self.op.memo("row_gram_eig", build)
+    def _filter(self, s: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """(r, F) factors ``1/(s²+λ_f)`` with singular values below rcond*s_max dropped."""
+        keep = (s > self.config.rcond * s[0])[:, None]
+        return np.where(keep, 1.0 / (s[:, None] ** 2 + lam[None, :]), 0.0)
 
     @property
     def singular_values(self) -> np.ndarray:
         """Singular values (descending) of the scaled stacked operator."""
-        if self.strategy == "dense":
-            return operator_for(self.system_matrix, "float64").svd()[1]
-        return np.sqrt(np.maximum(self._gram_eig()[0], 0))[::-1]
+        return self.op64.spectrum()[1]
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         b = self.op.data(spectra)
-        x = self.pinv @ b if self.strategy == "dense" else self.op.adjoint(self.pinv @ b)
+        if is_auto(self.config.lam):
+            lam = tikhonov_lambdas(self.op64, b, self.noise)  # (F,)
+            self.solve_info["auto"] = {"lam": lam.tolist()}
+            filt = like(self.u, self._filter(self.op64.spectrum()[1], lam), self.config.dtype)
+            x = self.op.adjoint(self.u @ (filt * (self.u.T @ b)))
+        elif self.strategy == "dense":
+            x = self.pinv @ b
+        else:
+            x = self.op.adjoint(self.pinv @ b)
         x = self.op.host(x.T)
         return project_nonneg(x) if self.config.nonneg else x

@@ -80,7 +80,7 @@ def main():
     ap.add_argument("--two-d", action="store_true", help="the default 2D 19x19 calibration instead of 3D")
     args = ap.parse_args()
     from mpirecon import load_reconstructor
-    from mpirecon.bench import _versions
+    from mpirecon.provenance import versions as _versions
     from mpirecon.operator import matrix_scale
 
     if args.two_d:

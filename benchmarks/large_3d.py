@@ -137,7 +137,7 @@ def main():
     if args.worker:
         print(json.dumps(run_method(args.worker, Path(args.data), json.loads(args.set[0]))))
         return
-    from mpirecon.bench import _versions
+    from mpirecon.provenance import versions as _versions
 
     extra = {}
     for item in args.set:

@@ -29,11 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from mdf_io import MDFFile, read_system_matrix
 
 from . import metrics
-from .errors import ReconstructorError
+from .bench_report import save_example, write_report
+from .errors import ReconstructorError, UsageError
 from .outputs import check_output_dir, refuse_inputs, writing
 from .progress import Progress
 from .provenance import versions
-from .reconstructor import check_device
+from .reconstructor import check_device, validated
 from .registry import get_reconstructor_class, list_reconstructors
 from .selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
 from .simulation.datasets import SignalRecipe, generate_chunk
@@ -53,13 +54,6 @@ TUNING_GRIDS: dict[str, dict[str, list]] = {
 }
 
 
-PROTOCOL_DESCRIPTIONS = {
-    "paper": "signals simulated with the reconstructing matrix, training-prior phantoms (inverse crime)",
-    "holdout": "signals simulated with the reconstructing matrix, phantom families unseen in training",
-    "realistic": "physics-model signals + background, noisy calibration, phantom families unseen in training",
-}
-
-
 PROTOCOL_SEED_OFFSETS = {"paper": 0, "realistic": 1, "holdout": 2}
 
 
@@ -70,11 +64,17 @@ class BenchConfig(BaseModel):
 
     methods: Optional[list[str]] = None
     weights: dict[str, str] = Field(default_factory=dict)
+    #: fixed parameters of an entry (e.g. {"admm_tv@auto": {"mu": "auto"}}): used as given, not tuned
+    params: dict[str, dict] = Field(default_factory=dict)
     snr_levels: list[float] = Field(default_factory=lambda: [20.0, 25.0, 30.0, 35.0], min_length=1)
-    test_samples: int = Field(500, ge=1)
-    val_samples: int = Field(100, ge=1)
+    #: defaults sized to finish in ~10 minutes on 2 CPU cores; the paper used 500 test samples
+    test_samples: int = Field(100, ge=1)
+    val_samples: int = Field(30, ge=1)
     protocols: list[str] = Field(default_factory=lambda: ["paper", "realistic"])
     tune: bool = True
+    #: pass the per-frame noise level of the simulated signals to reconstruct (noise=σ), as a
+    #: scanner's empty-scanner frames would give it; False: methods estimate it themselves
+    known_noise: bool = True
     seed: int = 1234
     device: Optional[str] = None
     snr_threshold: float = DEFAULT_SNR_THRESHOLD
@@ -168,148 +168,126 @@ def result_files(protocols) -> list[str]:
                                              for kind in ("examples", "psnr_vs_snr")]
 
 
-def check_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", overwrite: bool = False) -> list[str]:
+def check_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", overwrite: bool = False,
+                resume: bool = False) -> tuple[list[str], Optional[dict]]:
     """Everything a benchmark can check before its slow work: the output folder (new or empty
-    unless ``overwrite``; no input among its files), the methods, their weights and the device.
-    Returns the methods."""
-    folder = check_output_dir(output, overwrite=overwrite)
+    unless ``overwrite``, or holding an interrupted run of the same configuration with ``resume``;
+    no input among its files), the methods, their weights and the device.
+    Returns the methods and the results to resume from (None for a fresh run)."""
+    previous = None
+    folder = Path(output)
+    saved = folder / "results.json"
+    if resume and saved.is_file():
+        previous = json.loads(saved.read_text())
+        mine = cfg.model_dump(mode="json")
+        if previous.get("config") != mine:
+            changed = sorted(k for k in mine if previous.get("config", {}).get(k) != mine[k])
+            raise UsageError(f"{saved}: field 'config': expected the configuration of this run to resume it, "
+                             f"found different {', '.join(changed)}")
+    else:
+        check_output_dir(output, overwrite=overwrite or resume, hint="--resume to continue its run, --overwrite to replace it")
     refuse_inputs({name: folder / name for name in result_files(cfg.protocols)},
                   [system_matrix_path, *cfg.weights.values()])
     methods = usable_methods(cfg)
     for name in methods:
         check_device(name, cfg.device or "cpu", method_class(name).capabilities.supports_gpu)
-    return methods
+    for entry, params in cfg.params.items():
+        if entry not in methods:
+            raise UsageError(f"--params {entry}=...: expected one of the benchmarked methods "
+                             f"({', '.join(methods)}), found {entry!r}")
+        validated(method_class(entry).Config, params, f"--params {entry}")
+    return methods, previous
+
+
+def _save_json(path: Path, data: dict) -> None:
+    """Replace ``path`` by ``data`` as JSON atomically (readers never see a partial file)."""
+    with writing([path], overwrite=True) as (tmp,):
+        tmp.write_text(json.dumps(data, indent=1, default=float))
+
+
+def _evaluate(name: str, cfg: BenchConfig, sm_sel, test, val) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One bench step: tune ``name`` on the validation split (unless its parameters are fixed by
+    ``cfg.params``), reconstruct the test split; returns (entry, first 6 images, their truths)."""
+    cls = method_class(name)
+    test_sig, test_img, test_noise, test_fam = (a[:cls.capabilities.bench_test_samples] for a in test)
+    val_sig, val_img, val_noise, _ = val
+    if not cfg.known_noise:
+        test_noise = val_noise = None
+    pick = (lambda a, k: None if a is None else a[:k])
+    given = dict(cfg.params.get(name, {}))
+    tuned, tuning = {}, []
+    t_tune = time.perf_counter()
+    if cfg.tune and not given and not cls.capabilities.needs_weights and len(_grid(name)) > 1:
+        base = _make(name, sm_sel, {}, cfg)
+        for params in _grid(name):  # with_params shares the operator's cached set-up
+            r = base.with_params(**params)
+            score = float(np.mean(metrics.psnr(r.reconstruct(val_sig, noise=val_noise).images, val_img)))
+            tuning.append({"params": params, "val_psnr": score})
+        tuned = max(tuning, key=lambda t: t["val_psnr"])["params"]
+    tuning_seconds = time.perf_counter() - t_tune
+    recon = _make(name, sm_sel, dict(tuned, **given), cfg)
+    recon.reconstruct(test_sig[:2], noise=pick(test_noise, 2))  # warm-up (lazy allocations, threads)
+    t0 = time.perf_counter()
+    res = recon.reconstruct(test_sig, noise=test_noise)
+    per_frame = (time.perf_counter() - t0) / test_sig.shape[0]
+    t1 = time.perf_counter()
+    recon.reconstruct(test_sig[:1], noise=pick(test_noise, 1))
+    single = time.perf_counter() - t1
+    psnrs, ssims = metrics.psnr(res.images, test_img), metrics.ssim(res.images, test_img)
+    entry = {"parameters": recon.parameters, "weights": cfg.weights.get(name), "tuning": tuning,
+             "test_samples": int(test_sig.shape[0]),
+             "nrmse": metrics.summarize(metrics.nrmse(res.images, test_img)),
+             "psnr": metrics.summarize(psnrs), "ssim": metrics.summarize(ssims),
+             "psnr_by_family": by_family(psnrs, test_fam), "ssim_by_family": by_family(ssims, test_fam),
+             "seconds_per_frame_batch": per_frame, "seconds_single_frame": single,
+             "tuning_seconds": tuning_seconds}
+    if tuning:
+        default = _make(name, sm_sel, given, cfg)
+        entry["psnr_defaults"] = metrics.summarize(metrics.psnr(
+            default.reconstruct(test_sig, noise=test_noise).images, test_img))
+    return entry, res.images[:6], test_img[:6]
 
 
 def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results", progress: bool = True,
-              overwrite: bool = False) -> Path:
-    """Run the benchmark and write results.md, results.json and figures to ``output`` (a new or
-    empty folder unless ``overwrite``), all of them together at the end, or none."""
-    methods = check_bench(cfg, system_matrix_path, output, overwrite)
+              overwrite: bool = False, resume: bool = False) -> Path:
+    """Run the benchmark into ``output``: results.json is replaced after every method and SNR (an
+    interrupted run keeps what it finished; ``resume`` continues it, skipping finished steps),
+    results.md and the figures follow at the end. Without ``resume`` the folder must be new or
+    empty unless ``overwrite``."""
+    methods, previous = check_bench(cfg, system_matrix_path, output, overwrite, resume)
     sim, calib, sm_desc = _load_calibration(system_matrix_path)
     sm_sel = selected_system_matrix(calib, cfg.snr_threshold)
     protocols = [p for p in cfg.protocols if p != "realistic" or sim is not None]
     notes = []
     if len(protocols) < len(cfg.protocols):
         notes.append("realistic protocol skipped: the calibration file carries no physics model (/_simulation)")
-    results = {"config": cfg.model_dump(mode="json"), "system_matrix": sm_desc,
-               "rows_selected": sm_sel.num_rows, "rows_total": calib.num_rows, "grid": list(sm_sel.grid),
-               "versions": versions(), "notes": notes, "protocols": {}}
-    total = len(protocols) * len(cfg.snr_levels) * len(methods)
-    bar = Progress(total, "bench", enabled=progress)
-    examples = {}
+    results = previous or {"config": cfg.model_dump(mode="json"), "system_matrix": sm_desc,
+                           "rows_selected": sm_sel.num_rows, "rows_total": calib.num_rows, "grid": list(sm_sel.grid),
+                           "versions": versions(), "notes": notes, "protocols": {}}
+    out = Path(output)
+    examples_dir = out / "examples"  # example images kept for the figures of a resumed run
+    examples_dir.mkdir(parents=True, exist_ok=True)
+    bar = Progress(len(protocols) * len(cfg.snr_levels) * len(methods), "bench", enabled=progress)
     for protocol in protocols:
         pi = PROTOCOL_SEED_OFFSETS[protocol]  # fixed per protocol: test splits do not depend on the list
         proto = results["protocols"].setdefault(protocol, {})
         for si, snr in enumerate(cfg.snr_levels):
-            seed = cfg.seed + 1000 * pi + 10 * si
-            all_test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
-            val_sig, val_img, val_noise, _ = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
             level = proto.setdefault(f"{snr:g}", {})
-            for name in methods:
-                cls = method_class(name)
-                test_sig, test_img, test_noise, test_fam = (a[:cls.capabilities.bench_test_samples] for a in all_test)
-                tuned, tuning = {}, []
-                t_tune = time.perf_counter()
-                if cfg.tune and not cls.capabilities.needs_weights and len(_grid(name)) > 1:
-                    base = _make(name, sm_sel, {}, cfg)
-                    for params in _grid(name):  # with_params shares the operator's cached set-up
-                        r = base.with_params(**params)
-                        score = float(np.mean(metrics.psnr(r.reconstruct(val_sig, noise=val_noise).images, val_img)))
-                        tuning.append({"params": params, "val_psnr": score})
-                    tuned = max(tuning, key=lambda t: t["val_psnr"])["params"]
-                tuning_seconds = time.perf_counter() - t_tune
-                recon = _make(name, sm_sel, tuned, cfg)
-                recon.reconstruct(test_sig[:2], noise=test_noise[:2])  # warm-up (lazy allocations, threads)
-                t0 = time.perf_counter()
-                res = recon.reconstruct(test_sig, noise=test_noise)
-                per_frame = (time.perf_counter() - t0) / test_sig.shape[0]
-                t1 = time.perf_counter()
-                recon.reconstruct(test_sig[:1], noise=test_noise[:1])
-                single = time.perf_counter() - t1
-                psnrs, ssims = metrics.psnr(res.images, test_img), metrics.ssim(res.images, test_img)
-                entry = {"parameters": recon.parameters, "weights": cfg.weights.get(name), "tuning": tuning,
-                         "test_samples": int(test_sig.shape[0]),
-                         "nrmse": metrics.summarize(metrics.nrmse(res.images, test_img)),
-                         "psnr": metrics.summarize(psnrs), "ssim": metrics.summarize(ssims),
-                         "psnr_by_family": by_family(psnrs, test_fam), "ssim_by_family": by_family(ssims, test_fam),
-                         "seconds_per_frame_batch": per_frame, "seconds_single_frame": single,
-                         "tuning_seconds": tuning_seconds}
-                if tuning:
-                    default = _make(name, sm_sel, {}, cfg)
-                    entry["psnr_defaults"] = metrics.summarize(metrics.psnr(
-                        default.reconstruct(test_sig, noise=test_noise).images, test_img))
-                level[name] = entry
+            todo = [m for m in methods if m not in level]
+            if len(todo) < len(methods):
+                bar.update(len(methods) - len(todo), protocol=protocol, snr=snr, method="(resumed)")
+            if not todo:
+                continue
+            seed = cfg.seed + 1000 * pi + 10 * si
+            test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
+            val = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
+            for name in todo:
+                level[name], images, truth = _evaluate(name, cfg, sm_sel, test, val)
                 if snr == cfg.example_snr:
-                    examples.setdefault(protocol, {"truth": test_img[:6], "rows": {}, "psnr": {}})
-                    examples[protocol]["rows"][name] = res.images[:6]
-                    examples[protocol]["psnr"][name] = metrics.psnr(res.images[:6], test_img[:6])
+                    save_example(examples_dir, protocol, name, images, truth)
+                _save_json(out / "results.json", results)
                 bar.update(1, protocol=protocol, snr=snr, method=name)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_results(out, results, methods, examples, cfg.snr_levels, overwrite)
+    write_report(out, results, methods, cfg.snr_levels)
     return out
 
 
-def _write_results(out: Path, results: dict, methods: list[str], examples: dict, snr_levels, overwrite: bool) -> None:
-    """results.json, results.md and the figures, published together (:func:`mpirecon.outputs.writing`)."""
-    from .figures import comparison_grid, line_plot
-
-    protocols = list(results["protocols"])
-    names = ["results.json", "results.md"] + [f"examples_{p}.png" for p in examples] + \
-        [f"psnr_vs_snr_{p}.png" for p in protocols]
-    with writing([out / n for n in names], overwrite=overwrite) as tmps:
-        tmp = dict(zip(names, tmps))
-        tmp["results.json"].write_text(json.dumps(results, indent=1, default=float))
-        tmp["results.md"].write_text(results_markdown(results, methods))
-        for protocol, ex in examples.items():
-            n = min(len(r) for r in ex["rows"].values())  # methods with fewer test samples cap the columns
-            comparison_grid(tmp[f"examples_{protocol}.png"], ex["truth"][:n], {m: r[:n] for m, r in ex["rows"].items()},
-                            psnrs={m: p[:n] for m, p in ex["psnr"].items()}, overwrite=True)
-        for protocol in protocols:
-            levels = results["protocols"][protocol]
-            series = {m: ([levels[f"{s:g}"][m]["psnr"]["mean"] for s in snr_levels],
-                          [levels[f"{s:g}"][m]["psnr"]["std"] for s in snr_levels]) for m in methods}
-            line_plot(tmp[f"psnr_vs_snr_{protocol}.png"], snr_levels, series, xlabel="signal SNR (dB)",
-                      ylabel="PSNR (dB)", title=f"{protocol} protocol", overwrite=True)
-
-
-def results_markdown(results: dict, methods: list[str]) -> str:
-    """Markdown tables (PSNR per SNR like Table 3, all metrics at 30 dB like Table 2, times like Table 4)."""
-    cfg = results["config"]
-    lines = ["# mpirecon bench", "",
-             f"System matrix: {results['system_matrix']} - {results['rows_selected']} of {results['rows_total']} rows "
-             f"(SNR > {cfg['snr_threshold']}), grid {results['grid'][:2]}.",
-             f"Test samples per SNR: {cfg['test_samples']}; tuning on {cfg['val_samples']} validation samples "
-             f"({'on' if cfg['tune'] else 'off'}); seed {cfg['seed']}. Versions: "
-             + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if k in ("mpirecon", "torch", "numpy")), ""]
-    for note in results.get("notes", []):
-        lines += [f"> {note}", ""]
-    fewer = {m: e["test_samples"] for levels in results["protocols"].values() for entries in levels.values()
-             for m, e in entries.items() if e.get("test_samples", cfg["test_samples"]) < cfg["test_samples"]}
-    for m, n in sorted(fewer.items()):
-        lines += [f"> {m}: {n} test samples per SNR (a slow method; the paper's Table 3 used 50).", ""]
-    for protocol, levels in results["protocols"].items():
-        desc = PROTOCOL_DESCRIPTIONS.get(protocol, protocol)
-        lines += [f"## Protocol `{protocol}`: {desc}", "", "PSNR (dB), mean ± std:", "",
-                  "| SNR | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-        for snr, entries in levels.items():
-            lines.append(f"| {snr} dB | " + " | ".join(
-                f"{entries[m]['psnr']['mean']:.2f} ± {entries[m]['psnr']['std']:.2f}" for m in methods) + " |")
-        ref = f"{cfg['example_snr']:g}" if f"{cfg['example_snr']:g}" in levels else next(iter(levels))
-        e = levels[ref]
-        lines += ["", f"At {ref} dB:", "", "| metric | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-        for metric, fmt in (("nrmse", ".3f"), ("ssim", ".3f"), ("psnr", ".2f")):
-            lines.append(f"| {metric.upper()} | " + " | ".join(
-                f"{e[m][metric]['mean']:{fmt}} ± {e[m][metric]['std']:{fmt}}" for m in methods) + " |")
-        lines.append("| PSNR with defaults | " + " | ".join(
-            (f"{e[m]['psnr_defaults']['mean']:.2f}" if "psnr_defaults" in e[m] else "-") for m in methods) + " |")
-        fams = sorted({f for m in methods for f in e[m].get("psnr_by_family", {})})
-        for fam in fams:
-            lines.append(f"| PSNR {fam} | " + " | ".join(
-                (f"{e[m]['psnr_by_family'][fam]['mean']:.2f} (SSIM {e[m]['ssim_by_family'][fam]['mean']:.3f})"
-                 if fam in e[m].get("psnr_by_family", {}) else "-") for m in methods) + " |")
-        lines.append("| ms/frame (batch) | " + " | ".join(f"{1e3 * e[m]['seconds_per_frame_batch']:.3f}" for m in methods) + " |")
-        lines.append("| ms (single frame) | " + " | ".join(f"{1e3 * e[m]['seconds_single_frame']:.2f}" for m in methods) + " |")
-        lines.append("")
-    return "\n".join(lines) + "\n"

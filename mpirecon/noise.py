@@ -24,7 +24,7 @@ class NoiseEstimate:
 
     Attributes:
         sigma: (R,) float64, ``sqrt(E|n_r|²)`` in the measurement's units, rows as the geometry's;
-            or (F, R) when frames have different noise levels (e.g. simulated at a fixed SNR).
+            or (F, R) / (F, 1) when each frame has its own level (e.g. a simulation that knows it).
         source: ``"given"``, ``"measurement background frames"`` or ``"calibration snr"``.
     """
 
@@ -36,6 +36,11 @@ class NoiseEstimate:
         or (F,) for per-frame σ."""
         energy = np.sum(self.sigma ** 2, axis=-1)
         return float(energy) if np.ndim(energy) == 0 else energy
+
+    def rows(self, num_frames: int, num_rows: int) -> np.ndarray:
+        """σ broadcast to (F, R) for ``num_frames`` frames of ``num_rows`` rows."""
+        s = self.sigma if self.sigma.ndim == 2 else self.sigma[None, :]
+        return np.broadcast_to(s, (num_frames, num_rows))
 
     def summary(self) -> dict:
         """JSON-ready description (recorded with results)."""
@@ -71,7 +76,8 @@ def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = Non
     Args:
         measurement: a :class:`mdf_io.Measurement` already matched to the geometry's rows.
         system_matrix: the bound (selected) system matrix, for the SNR fallback.
-        given: a :class:`NoiseEstimate`, a scalar σ, an (R,) array of σ or (F, R) per frame.
+        given: a :class:`NoiseEstimate`, a scalar σ, an (R,) array of σ, or (F, 1) / (F, R)
+            with one level per frame.
         num_rows: R, to broadcast a scalar ``given``.
     """
     if isinstance(given, NoiseEstimate):
@@ -80,6 +86,8 @@ def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = Non
         sigma = np.asarray(given, np.float64)
         if sigma.ndim == 0:
             sigma = np.full(num_rows or 1, float(sigma))
+        elif sigma.ndim == 2 and sigma.shape[1] == 1 and num_rows:
+            sigma = np.repeat(sigma, num_rows, axis=1)  # one level per frame, every row
         return NoiseEstimate(sigma=sigma, source=GIVEN)
     if isinstance(measurement, Measurement) and measurement.background is not None:
         est = from_background(measurement.background, measurement.background_subtracted)

@@ -37,6 +37,7 @@ import numpy as np
 from mdf_io import SystemMatrix
 
 from .errors import ReconstructorError
+from .linalg import symmetric_eig
 
 #: largest P for the dense strategies (a P x P float64 matrix is then at most 512 MiB)
 DENSE_MAX_VOXELS = 8192
@@ -171,6 +172,35 @@ class SystemOperator:
             a = self.A if self.on_cpu and self.dtype == np.float64 else self.host(self.A).astype(np.float64)
             return np.linalg.svd(a, full_matrices=False)
         return self.memo("svd", build)
+
+    def spectrum(self) -> tuple[np.ndarray, np.ndarray]:
+        """Left singular vectors ``u`` (2R, r) and singular values ``s`` (r,), descending, float64
+        numpy, computed once: from the thin SVD when it fits (P <= SVD_MAX_VOXELS), else from the
+        eigen-decomposition of the 2R x 2R row Gram AAᵀ (the cost follows the rows, not P)."""
+        def build():
+            if self.num_voxels <= SVD_MAX_VOXELS:
+                u, s, _ = self.svd()
+                return u, s
+            s2, u = (self.host(a).astype(np.float64) for a in symmetric_eig(self.row_gram()))
+            keep = slice(None, None, -1)
+            return np.ascontiguousarray(u[:, keep]), np.sqrt(np.maximum(s2[keep], 0.0))
+        return self.memo("spectrum", build)
+
+    def normal_eig(self, rcond: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+        """Eigen-decomposition of AᵀA on its range, float64 numpy, computed once: ``V`` (P, r) and
+        ``s²`` (r,) with ``AᵀA = V diag(s²) Vᵀ`` (singular values below ``rcond * s_max`` dropped),
+        so ``(AᵀA + ρI)⁻¹ y = y/ρ - V diag(s²/(ρ(s²+ρ))) Vᵀ y`` for any ρ > 0 without a P x P matrix.
+        From the thin SVD when it fits, else ``V = Aᵀ U diag(1/s)`` from :meth:`spectrum`."""
+        def build():
+            if self.num_voxels <= SVD_MAX_VOXELS:
+                _, s, vt = self.svd()
+                keep = s > rcond * s[0]
+                return np.ascontiguousarray(vt[keep].T), s[keep] ** 2
+            u, s = self.spectrum()
+            keep = s > rcond * s[0]
+            a = self.host(self.A).astype(np.float64)
+            return (a.T @ u[:, keep]) / s[keep], s[keep] ** 2
+        return self.memo(("normal_eig", rcond), build)
 
     def tikhonov_inverse(self, lam: float, rcond: float = 0.0) -> np.ndarray:
         """``(AᵀA + λI)⁻¹Aᵀ`` (P, 2R), float64, from the cached SVD; singular values below

@@ -82,14 +82,14 @@ def refuse_inputs(outputs: Mapping[str, Optional[os.PathLike]], inputs: Iterable
     return chosen
 
 
-def check_output_dir(path, *, overwrite: bool = False, label: str = "-o") -> Path:
+def check_output_dir(path, *, overwrite: bool = False, label: str = "-o", hint: str = "or --overwrite") -> Path:
     """Check a folder a command fills: new, or empty, or ``overwrite`` (then files of the same
     names are replaced; others are left alone). Raises :class:`MDFWriteError`."""
     path = Path(path)
     if os.path.lexists(path) and not path.is_dir():
         raise MDFWriteError(path, None, f"{label}: a folder", "an existing file")
     if path.is_dir() and not overwrite and any(path.iterdir()):
-        raise MDFWriteError(path, None, f"{label}: a new or empty folder (or --overwrite)",
+        raise MDFWriteError(path, None, f"{label}: a new or empty folder ({hint})",
                             "a folder that is not empty")
     return path
 

@@ -196,11 +196,12 @@ def test_bench_and_demo_refuse_a_folder_that_is_not_empty(tiny_files, capsys, co
     assert listing(tiny_files / "out") == {"notes.txt"}
 
 
-def test_bench_writes_all_results_together(tiny_files, capsys):
+def test_bench_output_folder_rules(tiny_files, capsys):
     args = ["bench", "--sm", "cal.mdf", "--methods", "pinv", "--snr", "30", "--test-samples", "2",
             "--val-samples", "1", "--protocols", "paper", "--no-tuning", "--quiet", "-o", "out"]
     assert main(args) == 0
-    assert listing(tiny_files / "out") == {"results.json", "results.md", "examples_paper.png", "psnr_vs_snr_paper.png"}
+    assert listing(tiny_files / "out") == {"results.json", "results.md", "examples_paper.png", "psnr_vs_snr_paper.png",
+                                          "examples"}  # examples/: the example images, kept for --resume
     assert main(args) == 2  # not empty now
     assert main(args + ["--overwrite"]) == 0
     assert main(["bench", "--sm", "cal.mdf", "--test-samples", "0", "-o", "new"]) == 2

@@ -11,11 +11,6 @@ from mpirecon.cli.main import main
 from mpirecon.frames import FrameSelectionError, parse_frames
 
 
-def cli(*args, capsys=None):
-    code = main([str(a) for a in args])
-    return code
-
-
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory):
     d = tmp_path_factory.mktemp("wf")
@@ -266,3 +261,61 @@ def test_num_used_freqs_and_row_weighting(at):
     w = row_weights(full, "whiten")
     weighted = weight_system_matrix(full, w, "whiten")
     np.testing.assert_allclose(weight_measurement(meas, full, weighted, w).data[0], weighted.matrix @ x)
+
+
+@pytest.mark.parametrize("method,param", [("pinv", "lam=auto"), ("kaczmarz", "lam=auto"), ("cgnr", "iterations=auto"),
+                                          ("admm_tv", "mu=auto")])
+def test_auto_regularisation_end_to_end(at, method, param):
+    from mpirecon.simulation.phantoms import named_phantom
+
+    out = f"auto_{method}.mdf"
+    assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", method, "--param", param, "--average",
+                 "-o", out, "--overwrite"]) == 0
+    rec = mdf_io.read_reconstruction(out)
+    assert rec.parameters[param.split("=")[0]] == "auto" and rec.parameters["noise"]["source"]
+    truth = named_phantom("shape", (8, 10))
+    assert np.corrcoef(rec.images[0].ravel(), truth.ravel())[0, 1] > 0.6
+
+
+def test_auto_lambda_rules(small_sm):
+    from mpirecon import autoreg
+    from mpirecon.operator import operator_for
+    from mpirecon.simulation.noise import complex_noise
+
+    op = operator_for(small_sm)
+    u, s, _ = op.svd()
+    rng = np.random.default_rng(3)
+    x = rng.random((small_sm.num_voxels, 4))
+    clean = (small_sm.matrix @ x).T
+    lams = {}
+    for sigma in (1e-3, 1e-2):
+        level = sigma * np.abs(clean).max()
+        b = op.data(clean + complex_noise(clean.shape, level, rng))
+        from mpirecon.noise import NoiseEstimate
+        noise = NoiseEstimate(np.full(small_sm.num_rows, level), "given")
+        lams[sigma] = autoreg.tikhonov_lambdas(op, b, noise)
+        assert np.all(lams[sigma] >= autoreg.gcv_lambdas(u, s, b)[0])  # never below GCV
+        assert autoreg.tikhonov_lambdas(op, b, None).shape == (4,)  # GCV without a noise estimate
+    assert np.all(lams[1e-2] > lams[1e-3])  # more noise, more regularisation
+
+
+def test_bench_writes_each_step_resumes_and_refuses_nonempty(at, capsys):
+    args = ["bench", "--sm", "sm.mdf", "--methods", "pinv", "pinv@auto", "--params", "pinv@auto=lam=auto",
+            "--protocols", "paper", "--snr", "20", "30", "--test-samples", "4", "--val-samples", "3", "--quiet",
+            "-o", "bres"]
+    assert main(args) == 0
+    res = json.loads(open("bres/results.json").read())
+    assert res["protocols"]["paper"]["30"]["pinv@auto"]["parameters"]["lam"] == "auto"
+    assert res["protocols"]["paper"]["30"]["pinv@auto"]["tuning"] == []  # fixed parameters are not tuned
+    capsys.readouterr()
+    assert main(args) == 2  # non-empty folder without --resume / --overwrite
+    assert "--resume" in capsys.readouterr().err
+    kept = res["protocols"]["paper"]["20"]["pinv"]
+    del res["protocols"]["paper"]["30"]["pinv"]  # as if interrupted before the last step
+    open("bres/results.json", "w").write(json.dumps(res))
+    assert main(args + ["--resume"]) == 0
+    again = json.loads(open("bres/results.json").read())
+    assert again["protocols"]["paper"]["20"]["pinv"] == kept  # finished steps are not recomputed
+    assert "pinv" in again["protocols"]["paper"]["30"]
+    assert main(args[:-1] + ["bres", "--resume", "--test-samples", "5"]) == 2  # another configuration
+    assert main(args + ["--overwrite"]) == 0
