@@ -18,7 +18,7 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.admm import admm
-from mpirecon.autoreg import admm_mu, is_auto
+from mpirecon.autoreg import admm_mu, admm_rho, is_auto
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
@@ -27,18 +27,21 @@ from mpirecon.reconstructor import Capabilities, Reconstructor
 _MU_HELP = ("regularisation weight (relative to the frame scale max|Aᵀb|), or 'auto' (from the noise "
             "estimate, per batch: mpirecon.autoreg.admm_mu)")
 Mu = Union[Annotated[float, Field(ge=0)], Literal["auto"]]
+_RHO_HELP = ("ADMM penalty (relative to ||A||_F^2/P), or 'auto' (iterations x the automatic Tikhonov lambda, "
+             "at least 1, per batch: mpirecon.autoreg.admm_rho)")
+Rho = Union[Annotated[float, Field(gt=0)], Literal["auto"]]
 
 
 class ADMMConfig(ClassicalConfig):
     mu: Mu = Field(1e-2, description=_MU_HELP)
-    rho: float = Field(0.1, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
+    rho: Rho = Field(0.1, description=_RHO_HELP)
     iterations: int = Field(200, ge=1, le=100000)
     nonneg: bool = Field(True, description="non-negativity constraint, enforced in every iteration")
 
 
 class ADMML1Config(ADMMConfig):
     mu: Mu = Field(1e-3, description=_MU_HELP)
-    rho: float = Field(1.0, gt=0, description="ADMM penalty (relative to ||A||_F^2/P)")
+    rho: Rho = Field(1.0, description=_RHO_HELP)
 
 
 class ADMMTVConfig(ADMMConfig):
@@ -83,19 +86,23 @@ class _ADMMBase(Reconstructor):
     def _setup(self, system_matrix: SystemMatrix) -> None:
         self.op = classical_operator(system_matrix, self.config)
         self._terms = self.terms()
-        self.op.x_update(self.config.rho, tuple(t.transform for t in self._terms if t.transform != "identity"),
-                         self.config.strategy)
+        if not is_auto(self.config.rho):  # an automatic ρ is known per batch only
+            self.op.x_update(self.config.rho, tuple(t.transform for t in self._terms if t.transform != "identity"),
+                             self.config.strategy)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         b = self.op.data(spectra)
         s = self.op.frame_scales(b)
         s = s.astype(b.dtype) if isinstance(s, np.ndarray) else s.to(b.dtype)
-        terms = self._terms
+        terms, rho, auto = self._terms, self.config.rho, {}
         if is_auto(self.config.mu):
-            mu = admm_mu(self.op, b, self.noise, self._family())
-            self.solve_info["auto"] = {"mu": mu}
-            terms = self.terms(mu)
-        z = admm(self.op, b / s, terms, self.config.rho, self.config.iterations, strategy=self.config.strategy)
+            auto["mu"] = admm_mu(self.op, b, self.noise, self._family())
+            terms = self.terms(auto["mu"])
+        if is_auto(rho):
+            rho = auto["rho"] = admm_rho(self.op, b, self.noise, self.config.iterations)
+        if auto:
+            self.solve_info["auto"] = auto
+        z = admm(self.op, b / s, terms, rho, self.config.iterations, strategy=self.config.strategy)
         return self.op.host((z * s).T)
 
 

@@ -142,6 +142,32 @@ class SystemMatrix:
                        frequencies=self.frequencies[idx], snr=self.snr[idx],
                        selection=dict(selection or self.selection), cache={})
 
+    def take_slice(self, axis: str, index: int) -> "SystemMatrix":
+        """The calibration of one voxel slice: the columns with ``axis`` ("x", "y" or "z") at
+        ``index`` (0-based, negative from the end). The grid's ``axis`` becomes 1 voxel, its FOV the
+        voxel size and its centre the slice's (m); a z slice is a 2D calibration (how a 2D method
+        such as DERnet is applied to 3D data). Recorded in ``selection["slice"]``."""
+        a = "xyz".index(axis)
+        n = self.grid[a]
+        if not -n <= index < n:
+            raise MDFMismatchError(self.source, f"slice {axis}={index}", f"an index in 0..{n - 1} (or -{n}..-1)",
+                                   f"{index}")
+        index %= n
+        cube = self.matrix.reshape((self.num_rows,) + self.grid[::-1])  # (R, Nz, Ny, Nx)
+        taken = np.take(cube, [index], axis=3 - a)
+        grid = tuple(1 if i == a else g for i, g in enumerate(self.grid))
+        fov, center = self.fov.copy(), self.center.copy()
+        voxel = fov[a] / n
+        center[a] = center[a] - fov[a] / 2 + (index + 0.5) * voxel
+        fov[a] = voxel
+        header = self.header.model_copy(deep=True)
+        if header.calibration is not None:
+            header.calibration = header.calibration.model_copy(update=dict(
+                size=grid, field_of_view=tuple(fov), field_of_view_center=tuple(center)))
+        return replace(self, matrix=np.ascontiguousarray(taken.reshape(self.num_rows, -1)), grid=grid, fov=fov,
+                       center=center, header=header, selection=dict(self.selection, slice=f"{axis}={index}"),
+                       cache={})
+
     @property
     def geometry(self) -> Geometry:
         """The :class:`~mdf_io.geometry.Geometry` (rows, grid, FOV, receiver, selection)."""

@@ -11,6 +11,12 @@ or the calibration SNR). Without one, the noise is estimated by generalised cros
   noise estimate).
 * CGNR iterations: stop each frame's CG at the first iterate with ``||A x - b||² <= τ m`` where m
   is the larger of ``Σ σ²`` and the misfit GCV implies.
+* ADMM ρ (``rho="auto"``): K ADMM steps with penalty ρ move like K proximal-point (iterated
+  Tikhonov) steps, which regularise like one Tikhonov solve with λ ∝ ρ/K; so ρ = c K λ_auto (the
+  batch median of the Tikhonov rule above; c = :data:`RHO_FACTOR`, calibrated once on the
+  validation split as κ), at least :data:`RHO_MIN`, rounded to a quarter decade
+  (the x-update factorisation is cached per ρ). What matters for ADMM-L1, whose L1 prior alone
+  does not regularise extended shapes at low SNR.
 * ADMM μ: ``μ = κ σ_eff / s`` with σ_eff the misfit level (as for CGNR) seen in ``Aᵀ n`` per voxel and ``s`` the
   frame scale ``max|Aᵀ b|`` (a universal-threshold rule; κ per prior in :data:`MU_FACTORS`).
 """
@@ -33,6 +39,9 @@ LAMBDA_GRID = np.logspace(-7, 2, 181)
 #: κ of the ADMM rule per prior family, calibrated once on a separate validation split of the realistic
 #: bench protocol (seed 77+SNR, 30 samples per SNR 20-35 dB; one value for all SNRs)
 MU_FACTORS = {"l1": 1.0, "tv": 0.05, "l1tv": 0.07}
+#: smallest automatic ADMM penalty (relative) and the factor c of ρ = c K λ (validation split as κ)
+RHO_MIN = 1.0
+RHO_FACTOR = 0.5
 
 
 def is_auto(value) -> bool:
@@ -118,3 +127,11 @@ def admm_mu(op, b, noise, family: str) -> float:
     scale = op.host(op.frame_scales(b)).astype(np.float64)
     mu = MU_FACTORS[family] * sigma_eff / scale
     return float(np.median(mu))
+
+
+def admm_rho(op, b, noise, iterations: int) -> float:
+    """ρ for a batch of stacked scaled data ``b`` (2R, F) and ``iterations`` ADMM steps:
+    ``max(RHO_MIN, RHO_FACTOR · iterations · median λ_f)`` rounded to a quarter decade (module docstring)."""
+    lam = float(np.median(tikhonov_lambdas(op, b, noise)))
+    rho = max(RHO_MIN, RHO_FACTOR * iterations * lam)
+    return float(10 ** (np.round(4 * np.log10(rho)) / 4))

@@ -8,19 +8,23 @@ import numpy as np
 from mdf_io import (Geometry, MDFFile, MDFFormatError, Measurement, SystemMatrix, read_measurement,
                     read_system_matrix)
 
+from .errors import UsageError
 from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
 
 
 def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD,
                        min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
                        receive_channels: Optional[Sequence[int]] = None,
-                       subtract_background: bool = True, num_used_freqs: Optional[int] = None) -> SystemMatrix:
+                       subtract_background: bool = True, num_used_freqs: Optional[int] = None,
+                       slice: Optional[str] = None) -> SystemMatrix:
     """Read calibration ``path`` keeping only rows that pass the frequency selection.
 
     The selection is computed from ``/calibration/snr`` before any matrix data are read, so
     only the kept frequencies are loaded. Returns a (R_selected x P) :class:`SystemMatrix`
     with ``.selection`` recording the criteria. ``num_used_freqs``: of the rows passing the other
-    criteria keep the N of highest SNR (MPIReco's numUsedFreqs).
+    criteria keep the N of highest SNR (MPIReco's numUsedFreqs). ``slice``: ``"z=9"`` (0-based,
+    also x/y) keeps one voxel slice of a 3D calibration (:meth:`mdf_io.SystemMatrix.take_slice`),
+    e.g. to apply a 2D method to 3D data as the DERnet paper did with OpenMPI's tenth z slice.
     """
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
                              None if receive_channels is None else tuple(int(c) for c in receive_channels),
@@ -30,7 +34,22 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
         total = mdf.layout.shape[1] * mdf.layout.shape[2] * mdf.available_frequency_indices.size
         sm = read_system_matrix(mdf, rows=rows, subtract_background=subtract_background)
     sm.selection = dict(crit.as_dict(), num_rows=len(rows), num_rows_total=int(total))
+    if slice is not None:
+        sm = sm.take_slice(*parse_slice(slice))
     return sm
+
+
+def parse_slice(text: str) -> tuple[str, int]:
+    """``"z=9"`` -> ("z", 9); :class:`UsageError` for anything else."""
+    axis, _, index = str(text).partition("=")
+    axis = axis.strip().lower()
+    try:
+        if axis not in ("x", "y", "z"):
+            raise ValueError
+        return axis, int(index)
+    except ValueError:
+        raise UsageError(f"--slice '{text}': expected AXIS=INDEX with AXIS x, y or z and a 0-based index, "
+                         "e.g. z=9") from None
 
 
 def load_measurement_for(path, target, *, frames=None, average=False, average_blocks=None,

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from mdf_io import Geometry, SystemMatrix
+from mdf_io import SystemMatrix
+from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.weights import WeightsError, error_line, load_weights
 from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
@@ -34,16 +35,6 @@ class DERnetConfig(ReconstructorConfig):
     refine_tv: float = Field(0.0, ge=0, description="weight of an optional TV term in the refinement")
 
 
-def geometry_of_weights(meta: dict) -> Geometry:
-    """The :class:`~mdf_io.Geometry` recorded in DERnet weights metadata (numbers coerced, so a
-    malformed entry raises KeyError/TypeError/ValueError)."""
-    return Geometry.from_dict({"rows": meta["rows"], "grid": [int(v) for v in meta["grid"]],
-                               "fov": [float(v) for v in meta["fov"]], "center": [float(v) for v in meta["center"]],
-                               "bandwidth": meta["bandwidth"], "num_sampling_points": meta["num_sampling_points"],
-                               "selection": meta.get("selection") or {},
-                               "source": meta.get("system_matrix_source")})
-
-
 def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
     """The :class:`~.model.DERnetHyperParams` recorded in DERnet weights metadata (numbers coerced)."""
     hp = meta["hyperparameters"]
@@ -54,7 +45,7 @@ def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
                              pooling_stages=None if stages is None else int(stages))
 
 
-class DERnetReconstructor(Reconstructor):
+class DERnetReconstructor(TrainedForCalibration, Reconstructor):
     """DERnet (Peng et al. 2024): end-to-end CNN from selected spectra to the image.
 
     ``load_reconstructor("dernet", weights="w.pt")`` needs nothing else: the weights carry the
@@ -76,47 +67,13 @@ class DERnetReconstructor(Reconstructor):
             net = DERnet(self.hp)
             net.load_state_dict(state, strict=True)
             self.kappa = float(meta["kappa"])
-            self.trained_fingerprint = str(meta["system_matrix_fingerprint"])
-            self._geometry = geometry_of_weights(meta)
+            self._read_calibration(meta)
         except WeightsError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             raise WeightsError(f"{weights}: DERnet weights are inconsistent: {error_line(exc)}") from None
-        self.meta = meta
         self.device = torch.device(self.config.device)
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
-
-    def _weights_geometry(self) -> Optional[Geometry]:
-        return self._geometry
-
-    def _select_rows(self, system_matrix: SystemMatrix) -> SystemMatrix:
-        """The trained rows of ``system_matrix``; its fingerprint must be the trained one, else a
-        one-line error says which calibration the weights belong to and how to train for this one."""
-        from mdf_io import MDFMismatchError
-
-        trained = self._geometry
-        try:
-            pos = system_matrix.rows.positions_of(trained.rows, path=system_matrix.source,
-                                                  field="system matrix rows (trained selection)")
-        except MDFMismatchError:
-            raise ReconstructorError(self._other_calibration(system_matrix, None)) from None
-        selected = system_matrix.take_rows(pos, selection=trained.selection)
-        if selected.fingerprint() != self.trained_fingerprint:
-            raise ReconstructorError(self._other_calibration(system_matrix, selected.fingerprint()))
-        return selected
-
-    def _other_calibration(self, system_matrix: SystemMatrix, fingerprint: Optional[str]) -> str:
-        """The message for weights trained on another calibration than ``system_matrix``."""
-        trained = self._geometry
-        mine = (f"fingerprint {fingerprint[:12]}, " if fingerprint else
-                "without the trained rows (another frequency selection or receiver), ")
-        source = system_matrix.source or "the given system matrix"
-        return (f"dernet: weights {self.weights} belong to another calibration: "
-                f"{self.meta.get('system_matrix_source') or 'unknown source'} (fingerprint {self.trained_fingerprint[:12]}, "
-                f"grid {tuple(trained.grid)}, bandwidth {trained.bandwidth / 1e6:.4g} MHz, {trained.num_rows} rows), "
-                f"not to {source} ({mine}grid {tuple(system_matrix.grid)}, bandwidth "
-                f"{system_matrix.bandwidth / 1e6:.4g} MHz); train weights for this calibration with "
-                f"`mpirecon train --sm {source} -o NEW.pt` and pass --weights NEW.pt")
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         """Nothing per matrix: the network is the whole reconstruction."""

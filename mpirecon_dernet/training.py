@@ -19,6 +19,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdf_io import SystemMatrix
+from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsRecipe, SimulatedPairs
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.errors import ReconstructorError
@@ -87,17 +88,9 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         net = DERnet(hp)
         if cfg.init == "tikhonov":
             tikhonov_start(net, matrix, data.kappa)
-        metadata = {
-            "model": "dernet", "hyperparameters": hp.as_dict(), "kappa": data.kappa,
-            "image_shape": list(shape), "grid": list(system_matrix.grid),
-            "fov": system_matrix.fov.tolist(), "center": system_matrix.center.tolist(),
-            "rows": {"period": system_matrix.rows.period.tolist(), "channel": system_matrix.rows.channel.tolist(),
-                     "frequency_index": system_matrix.rows.frequency_index.tolist()},
-            "bandwidth": system_matrix.bandwidth, "num_sampling_points": system_matrix.num_sampling_points,
-            "selection": system_matrix.selection, "system_matrix_fingerprint": system_matrix.fingerprint(),
-            "system_matrix_source": system_matrix.source,
-            "training": dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),
-            "versions": versions(),
-        }
+        metadata = dict(calibration_metadata(system_matrix), model="dernet", hyperparameters=hp.as_dict(),
+                        kappa=data.kappa,
+                        training=dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),
+                        versions=versions())
         return fit(net, data, lambda model, b: predict(model, b, data.kappa), Path(out_path), kind=KIND,
                    metadata=metadata, config=cfg, session=session, resume=resume, progress=progress)

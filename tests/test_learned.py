@@ -56,7 +56,7 @@ def test_wrong_system_matrix_is_refused(trained, small_sm):
     path, _ = trained
     other = small_sm.take_rows(np.arange(small_sm.num_rows))
     other.matrix = other.matrix * 1.01
-    with pytest.raises(ReconstructorError, match="belong to another calibration.*fingerprint.*mpirecon train --sm"):
+    with pytest.raises(ReconstructorError, match="belong to another calibration.*fingerprint.*mpirecon train --method dernet --sm"):
         load_reconstructor("dernet", other, weights=path)
     fewer = small_sm.take_rows(np.arange(small_sm.num_rows - 3))  # trained rows missing: same plain message
     with pytest.raises(ReconstructorError, match="belong to another calibration.*grid .*bandwidth"):

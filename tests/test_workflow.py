@@ -186,7 +186,7 @@ def test_dernet_weights_for_another_calibration_say_so(at, capsys):
     assert main(["run", "meas.mdf", "--sm", "sm8.mdf", "--method", "dernet", "--weights", "d.pt", "-o", "dd.mdf"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
     assert len(err) == 1 and "belong to another calibration" in err[0] and "sm.mdf (fingerprint" in err[0]
-    assert "mpirecon train --sm sm8.mdf" in err[0] and "rows missing" not in err[0]
+    assert "mpirecon train --method dernet --sm sm8.mdf" in err[0] and "rows missing" not in err[0]
 
 
 def test_transfer_function_read_written_and_applied(at, capsys):

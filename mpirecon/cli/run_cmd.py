@@ -24,6 +24,9 @@ def add_selection_args(p) -> None:
     p.add_argument("--channels", type=int, nargs="+", default=None, help="receive channels kept (0-based)")
     p.add_argument("--num-used-freqs", type=int, default=None, metavar="N",
                    help="of the rows passing the criteria above, keep the N of highest SNR (MPIReco's numUsedFreqs)")
+    p.add_argument("--slice", default=None, metavar="AXIS=INDEX",
+                   help="reconstruct one voxel slice of a 3D calibration, e.g. z=9 (0-based): how a 2D method "
+                        "such as dernet is applied to 3D data")
 
 
 def add_parser(sub) -> None:
@@ -75,7 +78,7 @@ def run(args) -> int:
         print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
                                 max_frequency=args.max_freq, receive_channels=args.channels,
-                                num_used_freqs=args.num_used_freqs)
+                                num_used_freqs=args.num_used_freqs, slice=args.slice)
         print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
         sm = transfer_corrected_calibration(args, sm)
         recon.bind(weighting.weighted(sm))
@@ -115,4 +118,11 @@ def write_outputs(outputs: dict, rec, *, title: str, fov, overwrite: bool) -> No
         tmp = dict(zip(outputs, tmps))
         write_reconstruction(tmp["-o"], rec, overwrite=True)  # the temporary file exists (empty)
         if "--png" in tmp:
-            image_png(tmp["--png"], np.asarray(rec.images)[0], title=title, fov=fov, overwrite=True)
+            first = np.asarray(rec.images)[0]
+            if first.ndim == 3:  # three slices through the maximum + MIP, in mm (as `export`)
+                from mpirecon.export import draw_frame
+                from mpirecon.figures import save_figure
+                lo, hi = float(first.min()), float(first.max())
+                save_figure(draw_frame(rec, 0, lo, hi if hi > lo else lo + 1.0, title), tmp["--png"], overwrite=True)
+            else:
+                image_png(tmp["--png"], first, title=title, fov=fov, overwrite=True)

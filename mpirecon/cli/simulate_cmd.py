@@ -17,11 +17,19 @@ def add_parser(sub) -> None:
     ssub = sim.add_subparsers(dest="what", metavar="WHAT")
     p = ssub.add_parser("system-matrix", help="simulate an FFP calibration and write it as MDF")
     p.add_argument("-o", "--output", required=True, help="calibration file to write")
-    p.add_argument("--grid", type=int, nargs=2, default=(19, 19), metavar=("NX", "NY"), help="voxels")
-    p.add_argument("--fov", type=float, nargs=2, default=None, metavar=("FX", "FY"),
-                   help="FOV in metres (None: from gradient and drive amplitude)")
-    p.add_argument("--gradient", type=float, nargs=2, default=(1.0, 1.0), metavar=("GX", "GY"), help="T/m")
-    p.add_argument("--amplitude", type=float, nargs=2, default=(12e-3, 12e-3), metavar=("AX", "AY"), help="T")
+    p.add_argument("--grid", type=int, nargs="+", default=(19, 19), metavar="N",
+                   help="voxels NX NY (2D Bruker-like scanner) or NX NY NZ (OpenMPI-like 3D scanner: 3 channels, "
+                        "dividers 102/96/99, gradient 1/1/2 T/m)")
+    p.add_argument("--fov", type=float, nargs="+", default=None, metavar="F",
+                   help="FOV in metres per axis (None: from gradient and drive amplitude)")
+    p.add_argument("--gradient", type=float, nargs="+", default=None, metavar="G",
+                   help="T/m per axis (None: 1 1 in 2D, 1 1 2 in 3D)")
+    p.add_argument("--amplitude", type=float, nargs="+", default=None, metavar="A",
+                   help="drive amplitude in T per axis (None: 12 mT each)")
+    p.add_argument("--max-frequency", type=float, default=None,
+                   help="store only frequencies <= this (Hz), as /measurement/frequencySelection")
+    p.add_argument("--frequencies", type=int, default=None, metavar="N",
+                   help="store only the N strongest frequencies (a full 37^3 spectrum would be 30-60 GB)")
     p.add_argument("--noise-level", type=float, default=None,
                    help="calibration noise relative to max |S| (None: the simulator's default)")
     p.add_argument("--relaxation", type=float, default=None, help="Debye relaxation time (s) (None: the default)")
@@ -41,13 +49,17 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     """Simulate what ``args.what`` names (system-matrix or measurement) into ``args.output``."""
     from mpirecon.reconstructor import validated
-    from mpirecon.simulation.scanner import ParticleParams, ScannerParams
+    from mpirecon.simulation.scanner import ParticleParams, ScannerParams, scanner_3d
     from mpirecon.simulation.system_matrix import CalibrationNoise, simulate_calibration
 
     if args.what == "system-matrix":
         check_outputs({"-o": args.output}, overwrite=args.overwrite)
-        scanner = validated(ScannerParams, _given(grid=args.grid, fov=args.fov, gradient=args.gradient,
-                                                  drive_amplitude=args.amplitude), "--grid/--fov/--gradient/--amplitude")
+        given = _given(grid=args.grid, fov=args.fov, gradient=args.gradient, drive_amplitude=args.amplitude,
+                       max_frequency=args.max_frequency, num_frequencies=args.frequencies)
+        if len(args.grid) == 3:  # the 3D scanner's defaults, then what was given
+            given = dict(scanner_3d(args.grid).model_dump(exclude_defaults=True), **given)
+        scanner = validated(ScannerParams, given,
+                            "--grid/--fov/--gradient/--amplitude/--max-frequency/--frequencies")
         particles = validated(ParticleParams, _given(relaxation_time=args.relaxation), "--relaxation")
         noise = validated(CalibrationNoise, _given(seed=args.seed, noise_level=args.noise_level), "--noise-level/--seed")
         sim = simulate_calibration(scanner, particles, noise)
@@ -85,6 +97,20 @@ def _simulate_measurement(args) -> int:
         raise MDFFormatError(args.sm, "/_simulation", "the physics model of a calibration written by "
                              "`mpirecon simulate system-matrix`", "no such field")
     shape = sim.calibration.image_shape
+    image = _phantom_image(args, phantoms, shape[-2:] if len(shape) == 3 else shape)
+    if len(shape) == 3:  # a 3D grid: the 2D phantom in the central slab
+        image = phantoms.extrude(image, shape[0])
+    meas = simulate_spectra(sim, np.repeat(image[None], args.frames, 0), args.snr,
+                            background_frames=args.background_frames, seed=args.seed)
+    write_time_domain_measurement(args.output, sim, meas, name=f"phantom {args.phantom}", overwrite=args.overwrite)
+    print(f"wrote {args.output}: {args.frames} frame(s) + {args.background_frames} background, "
+          f"SNR {meas.achieved_snr_db():.2f} dB (requested {args.snr})")
+    return 0
+
+
+def _phantom_image(args, phantoms, shape) -> np.ndarray:
+    """The 2D image (Ny, Nx) ``args.phantom`` names: a named phantom, a family (seeded) or a file."""
+    phantom_file = args.phantom if Path(args.phantom).is_file() else None
     if args.phantom in phantoms.NAMED_PHANTOMS:
         image = phantoms.named_phantom(args.phantom, shape)
     elif args.phantom in phantoms.FAMILIES:
@@ -94,9 +120,4 @@ def _simulate_measurement(args) -> int:
     else:
         raise UsageError(f"--phantom '{args.phantom}': not a named phantom "
                          f"({', '.join(phantoms.NAMED_PHANTOMS)}), family ({', '.join(phantoms.FAMILIES)}) or file")
-    meas = simulate_spectra(sim, np.repeat(image[None], args.frames, 0), args.snr,
-                            background_frames=args.background_frames, seed=args.seed)
-    write_time_domain_measurement(args.output, sim, meas, name=f"phantom {args.phantom}", overwrite=args.overwrite)
-    print(f"wrote {args.output}: {args.frames} frame(s) + {args.background_frames} background, "
-          f"SNR {meas.achieved_snr_db():.2f} dB (requested {args.snr})")
-    return 0
+    return image

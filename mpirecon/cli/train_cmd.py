@@ -32,6 +32,8 @@ def add_parser(sub) -> None:
                    "(None: the method's recipe)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="any training setting of the method (`mpirecon methods NAME` lists them), repeatable")
+    p.add_argument("--slice", default=None, metavar="AXIS=INDEX",
+                   help="train on one voxel slice of a 3D calibration, e.g. z=9 (0-based)")
     p.add_argument("--resume", default=None, help="checkpoint (OUTPUT.ckpt) to continue from")
     p.add_argument("--overwrite", action="store_true", help="replace an existing weights file")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -89,7 +91,7 @@ def run(args) -> int:
     settings.update(parse_params(args.settings, "--set"))
 
     def system_matrix():
-        sm = load_system_matrix(args.sm, snr_threshold=args.snr_threshold)
+        sm = load_system_matrix(args.sm, snr_threshold=args.snr_threshold, slice=args.slice)
         print(f"training {args.method} for {args.sm}: {sm.num_rows} rows, grid {sm.grid}", file=sys.stderr)
         return sm
 

@@ -376,3 +376,13 @@ def load_phantom_image(path, shape) -> np.ndarray:
     img = resize(img, tuple(shape), anti_aliasing=True)
     img = np.clip(img, 0, None)
     return img / img.max() if img.max() > 0 else img
+
+
+def extrude(image: np.ndarray, nz: int) -> np.ndarray:
+    """A 3D phantom (Nz, Ny, Nx) from a 2D one (Ny, Nx): the image in the central slab of about
+    half the z extent (at least one slice), zero elsewhere, so it is visible in every view."""
+    lo = nz // 4
+    hi = max(nz - nz // 4, lo + 1)
+    out = np.zeros((nz,) + image.shape, dtype=np.float64)
+    out[lo:hi] = image
+    return out

@@ -1,0 +1,86 @@
+"""The ``admm_net`` reconstructor plugin: a trained ADMM-Net (unrolled ADMM with learned penalties
+and proximal CNNs, :mod:`.admm_net_model`) behind the common interface.
+
+It needs its weights (``mpirecon train --method admm_net``) and the system matrix they were
+trained for: every stage's x-update solves with the bound matrix (its cached eigen-decomposition
+of AᵀA), so the data consistency is exact. The weights record the calibration's geometry, rows
+and fingerprint; another calibration is refused with a one-line error.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from mdf_io import SystemMatrix
+from mpirecon.learning.calibration import TrainedForCalibration
+from mpirecon.learning.weights import WeightsError, error_line, load_weights
+from mpirecon.operator import operator_for
+from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
+
+from .admm_net_model import ADMMNet, ADMMNetHyperParams, Factors, predict
+from .admm_net_training import KIND, ADMMNetTrainConfig, train_admm_net
+
+
+class ADMMNetConfig(ReconstructorConfig):
+    batch_size: int = Field(1024, ge=1, description="frames per forward pass")
+    dtype: str = Field("float32", pattern="^(float32|float64)$")
+
+
+def hyperparameters_of_weights(meta: dict) -> ADMMNetHyperParams:
+    """The :class:`~.admm_net_model.ADMMNetHyperParams` recorded in weights metadata (coerced)."""
+    hp = meta["hyperparameters"]
+    return ADMMNetHyperParams(image_shape=(int(hp["image_shape"][0]), int(hp["image_shape"][1])),
+                              stages=int(hp["stages"]), channels=int(hp["channels"]), layers=int(hp["layers"]),
+                              shared=bool(hp["shared"]), rho0=float(hp["rho0"]))
+
+
+class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
+    """ADMM-Net (Yang et al. 2018) for MPI; ``weights`` from ``mpirecon train --method admm_net``."""
+
+    name = "admm_net"
+    description = "ADMM-Net: unrolled ADMM with learned penalties and CNN priors; needs --weights and --sm"
+    Config = ADMMNetConfig
+    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True)
+    TrainSettings = ADMMNetTrainConfig
+
+    def _load_weights(self, weights) -> None:
+        try:
+            state, meta = load_weights(weights, KIND)
+            self.hp = hyperparameters_of_weights(meta)
+            net = ADMMNet(self.hp)
+            net.load_state_dict(state, strict=True)
+            self._read_calibration(meta)
+        except WeightsError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            raise WeightsError(f"{weights}: ADMM-Net weights are inconsistent: {error_line(exc)}") from None
+        self.device = torch.device(self.config.device)
+        self.tdtype = getattr(torch, self.config.dtype)
+        self.net = net.to(self.device, self.tdtype).eval()
+
+    def _setup(self, system_matrix: SystemMatrix) -> None:
+        """The factors of the bound matrix, built once per operator and device."""
+        op = operator_for(system_matrix, "float64")
+        key = ("admm_net_factors", self.config.dtype, str(self.device))
+        self.factors = op.memo(key, lambda: Factors.from_operator(op, self.tdtype, self.device))
+
+    def _solve(self, spectra: np.ndarray) -> np.ndarray:
+        out = []
+        ctype = torch.complex64 if self.config.dtype == "float32" else torch.complex128
+        with torch.inference_mode():
+            for i in range(0, spectra.shape[0], self.config.batch_size):
+                b = torch.as_tensor(np.ascontiguousarray(spectra[i:i + self.config.batch_size]), dtype=ctype,
+                                    device=self.device)
+                out.append(predict(self.net, b, self.factors).double().cpu().numpy())
+        return np.concatenate(out).reshape(spectra.shape[0], -1)
+
+    @classmethod
+    def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,
+              progress: bool = True) -> dict:
+        """Train ADMM-Net for ``system_matrix`` (frequency-selected) into ``output``; ``settings``
+        override :class:`~.admm_net_training.ADMMNetTrainConfig` fields."""
+        cfg = cls.train_settings(settings)
+        if system_matrix is None:
+            raise ReconstructorError("admm_net: training needs the system matrix (--sm)")
+        return train_admm_net(system_matrix, output, cfg, resume=resume, progress=progress).summary()

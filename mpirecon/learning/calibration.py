@@ -1,0 +1,84 @@
+"""What learned weights record about the calibration they were trained for, and the checks a
+bound system matrix must pass (shared by DERnet and ADMM-Net).
+
+Weights metadata carry the geometry (grid, FOV, centre, selected rows, receiver) and the
+fingerprint of the selected system matrix; :class:`TrainedForCalibration` is the reconstructor
+mixin that reads them back (the ``_weights_geometry`` and ``_select_rows`` hooks) and refuses a
+system matrix of another calibration with a one-line error saying which one the weights belong to.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from mdf_io import Geometry, SystemMatrix
+
+from mpirecon.errors import ReconstructorError
+
+
+def calibration_metadata(system_matrix: SystemMatrix) -> dict:
+    """JSON-ready geometry and identity of a (frequency-selected) system matrix, recorded with
+    weights trained on it."""
+    sm = system_matrix
+    return {"image_shape": list(sm.image_shape), "grid": list(sm.grid), "fov": sm.fov.tolist(),
+            "center": sm.center.tolist(),
+            "rows": {"period": sm.rows.period.tolist(), "channel": sm.rows.channel.tolist(),
+                     "frequency_index": sm.rows.frequency_index.tolist()},
+            "bandwidth": sm.bandwidth, "num_sampling_points": sm.num_sampling_points, "selection": sm.selection,
+            "system_matrix_fingerprint": sm.fingerprint(), "system_matrix_source": sm.source}
+
+
+def geometry_of_weights(meta: dict) -> Geometry:
+    """The :class:`~mdf_io.Geometry` recorded in weights metadata (numbers coerced, so a
+    malformed entry raises KeyError/TypeError/ValueError)."""
+    return Geometry.from_dict({"rows": meta["rows"], "grid": [int(v) for v in meta["grid"]],
+                               "fov": [float(v) for v in meta["fov"]], "center": [float(v) for v in meta["center"]],
+                               "bandwidth": meta["bandwidth"], "num_sampling_points": meta["num_sampling_points"],
+                               "selection": meta.get("selection") or {},
+                               "source": meta.get("system_matrix_source")})
+
+
+class TrainedForCalibration:
+    """Reconstructor mixin for weights trained on one calibration. ``_load_weights`` of the
+    plugin calls :meth:`_read_calibration` with the weights metadata."""
+
+    _geometry: Optional[Geometry] = None
+    trained_fingerprint: str = ""
+    meta: dict = {}
+
+    def _read_calibration(self, meta: dict) -> None:
+        """Keep the trained geometry and fingerprint of weights metadata ``meta``."""
+        self.meta = meta
+        self.trained_fingerprint = str(meta["system_matrix_fingerprint"])
+        self._geometry = geometry_of_weights(meta)
+
+    def _weights_geometry(self) -> Optional[Geometry]:
+        return self._geometry
+
+    def _select_rows(self, system_matrix: SystemMatrix) -> SystemMatrix:
+        """The trained rows of ``system_matrix``; its fingerprint must be the trained one, else a
+        one-line error says which calibration the weights belong to and how to train for this one."""
+        from mdf_io import MDFMismatchError
+
+        trained = self._geometry
+        try:
+            pos = system_matrix.rows.positions_of(trained.rows, path=system_matrix.source,
+                                                  field="system matrix rows (trained selection)")
+        except MDFMismatchError:
+            raise ReconstructorError(self._other_calibration(system_matrix, None)) from None
+        selected = system_matrix.take_rows(pos, selection=trained.selection)
+        if selected.fingerprint() != self.trained_fingerprint:
+            raise ReconstructorError(self._other_calibration(system_matrix, selected.fingerprint()))
+        return selected
+
+    def _other_calibration(self, system_matrix: SystemMatrix, fingerprint: Optional[str]) -> str:
+        """The message for weights trained on another calibration than ``system_matrix``."""
+        trained = self._geometry
+        mine = (f"fingerprint {fingerprint[:12]}, " if fingerprint else
+                "without the trained rows (another frequency selection or receiver), ")
+        source = system_matrix.source or "the given system matrix"
+        return (f"{self.name}: weights {self.weights} belong to another calibration: "
+                f"{self.meta.get('system_matrix_source') or 'unknown source'} (fingerprint {self.trained_fingerprint[:12]}, "
+                f"grid {tuple(trained.grid)}, bandwidth {trained.bandwidth / 1e6:.4g} MHz, {trained.num_rows} rows), "
+                f"not to {source} ({mine}grid {tuple(system_matrix.grid)}, bandwidth "
+                f"{system_matrix.bandwidth / 1e6:.4g} MHz); train weights for this calibration with "
+                f"`mpirecon train --method {self.name} --sm {source} -o NEW.pt` and pass --weights NEW.pt")
