@@ -120,9 +120,16 @@ class SystemOperator:
         return torch.as_tensor(np.ascontiguousarray(array), device=self.device)
 
     def memo(self, key: Hashable, build: Callable[[], object]):
-        """Per-matrix value under ``key``, built by ``build()`` on first use and then reused."""
+        """Per-matrix value under ``key``, built by ``build()`` on first use and then reused. Torch
+        values are built outside ``torch.inference_mode`` (and without autograd history), so a value
+        first needed by an inference-only method (PP-MPI) still serves one that differentiates (DIP)."""
         if key not in self._cache:
-            self._cache[key] = build()
+            if self.on_cpu:
+                self._cache[key] = build()
+            else:
+                import torch
+                with torch.inference_mode(False), torch.no_grad():
+                    self._cache[key] = build()
         return self._cache[key]
 
     # -- the linear map ---------------------------------------------------------------------------
