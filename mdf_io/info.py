@@ -41,6 +41,9 @@ def describe(path) -> str:
                   f"{freqs.min() / 1e3:.4g} .. {freqs.max() / 1e3:.4g} kHz",
                   f"frames:      {n} ({n - nbg} foreground, {nbg} background), {j} period(s) each",
                   f"background:  {'corrected' if lay.background_corrected else 'not corrected'}"]
+        if lay.compression is not None:
+            lines += [f"compression: {lay.compression.transformation}, {lay.compression.num_coefficients} of "
+                      f"{n - nbg} coefficients per row (sparsity transformed)"]
         snr = mdf.snr()
         fin = None if snr is None else snr[np.isfinite(snr)]
         if fin is not None and fin.size:

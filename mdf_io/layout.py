@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _h5
 from .errors import MDFFormatError, MDFNotSupportedError
+from .sparsity import Compression, read_compression
 
 FLAGS = ("isFourierTransformed", "isFastFrameAxis", "isBackgroundCorrected",
          "isFrequencySelection", "isFramePermutation", "isSpectralLeakageCorrected",
@@ -33,6 +34,9 @@ class DataLayout:
     frame_permutation: Optional[np.ndarray]  # acquisition frame of each stored frame
     is_background_frame: np.ndarray  # (N,) bool, acquisition order
     transfer_function_corrected: bool = False  # spectra already divided by the transfer function
+    #: a sparsity-transformed calibration (:mod:`mdf_io.sparsity`): data frames are its B
+    #: coefficients then the background frames; None for ordinary data
+    compression: Optional[Compression] = None
 
     @property
     def num_frames(self) -> int:
@@ -45,10 +49,13 @@ def read_layout(f, header) -> DataLayout:
     if not _h5.group_exists(f, "/measurement"):
         raise MDFFormatError(path, "/measurement", "a /measurement group", "nothing")
     flags = {name: _h5.read_bool(f, "/measurement/" + name, required=True) for name in FLAGS}
-    if flags["isSparsityTransformed"]:
+    compressed = flags["isSparsityTransformed"]
+    if compressed and not (flags["isFourierTransformed"] and flags["isFastFrameAxis"] and header.calibration
+                           and not flags["isFramePermutation"]):
         raise MDFNotSupportedError(path, "/measurement/isSparsityTransformed",
-                                   "0 (uncompressed data)",
-                                   "1: sparsity-transformed data are not supported")
+                                   "0, or 1 for a frequency-domain calibration with frames last and no "
+                                   "frame permutation",
+                                   "1 on other data")
     ds = _h5.require(f, DATA)
     acq = header.acquisition
     n, j, c = acq.num_frames, acq.num_periods_per_frame, acq.receiver.num_channels
@@ -61,6 +68,12 @@ def read_layout(f, header) -> DataLayout:
         fs = _frequency_selection(f, v // 2 + 1, k_axis if fourier else None)
     x = (fs.size if fs is not None else v // 2 + 1) if fourier else v
     expected = (j, c, x, n) if fast else (n, j, c, x)
+    compression = None
+    if compressed:  # frames last: B coefficients of every row, then the background frames
+        bg0 = _h5.read_array(f, "/measurement/isBackgroundFrame", shape=(n,), kinds="iub", max_elements=n)
+        background = int(np.sum(bg0 != 0))
+        compression = read_compression(f, path, j, c, x, n - background)
+        expected = (j, c, x, compression.num_coefficients + background)
     if not fourier and len(shape) == 4 and shape[-2 if fast else -1] != v:
         if _matches_except_samples(shape, expected, fast):
             raise MDFNotSupportedError(path, DATA, f"{v} time samples per period (numSamplingPoints)",
@@ -87,7 +100,7 @@ def read_layout(f, header) -> DataLayout:
     return DataLayout(shape=(n, j, c, x), fourier=fourier, fast_frame_axis=fast,
                       background_corrected=flags["isBackgroundCorrected"],
                       frequency_selection=fs, frame_permutation=perm, is_background_frame=bg.astype(bool),
-                      transfer_function_corrected=flags["isTransferFunctionCorrected"])
+                      transfer_function_corrected=flags["isTransferFunctionCorrected"], compression=compression)
 
 
 _AXES = ("/acquisition/numFrames", "/acquisition/numPeriodsPerFrame",

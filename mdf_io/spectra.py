@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import _h5
-from .errors import MDFFormatError, MDFMismatchError
+from .errors import MDFFormatError, MDFMismatchError, MDFNotSupportedError
 from .geometry import RowIndex
 from .layout import DATA
 
@@ -35,6 +35,10 @@ def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
     """Spectra of ``frames`` (acquisition order, 0-based; default all) at full-spectrum
     ``frequency_indices`` (default all available), complex128 (n, J, C, k)."""
     lay = mdf.layout
+    if lay.compression is not None:
+        raise MDFNotSupportedError(mdf.path, "/measurement/isSparsityTransformed",
+                                   "frames to read one by one", "a sparsity-transformed calibration (read it "
+                                   "with read_system_matrix, which expands its coefficients)")
     n = lay.num_frames
     frames = np.arange(n) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
     if frames.size and (frames.min() < 0 or frames.max() >= n):
@@ -104,3 +108,25 @@ def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], f
     out = np.empty_like(block)
     out[frame_order] = block[inv_f]
     return out
+
+
+def read_compressed_rows(mdf, rows: RowIndex) -> tuple[np.ndarray, np.ndarray]:
+    """A sparsity-transformed calibration's ``rows``: the expanded matrix rows (R, O) and the
+    background frames (E, R), complex128, reading only the frequencies the rows need."""
+    from .sparsity import expand_rows
+
+    lay, comp = mdf.layout, mdf.layout.compression
+    b = comp.num_coefficients
+    stored = _h5.shape_of(mdf.h5, DATA, _h5.require(mdf.h5, DATA))[-1]
+    k_needed = np.unique(rows.frequency_index)
+    kpos = positions_in(mdf, k_needed)
+    block = _complex(_read_subset(mdf.h5, _h5.require(mdf.h5, DATA), np.arange(stored), kpos, True))
+    _h5.check_finite(mdf.path, DATA, block)
+    kmap = np.searchsorted(k_needed, rows.frequency_index)
+    flat = block[:, rows.period, rows.channel, kmap]  # (B + E, R)
+    indices = comp.indices[rows.period, rows.channel, kpos[kmap]]  # (R, B)
+    voxels = int(np.sum(~lay.is_background_frame))
+    grid = tuple(mdf.header.calibration.size)
+    if int(np.prod(grid)) != voxels:
+        raise MDFFormatError(mdf.path, "/calibration/size", f"a grid with {voxels} voxels", f"{grid}")
+    return expand_rows(flat[:b].T, indices, grid, comp.transformation), flat[b:]

@@ -10,7 +10,7 @@ from .errors import MDFFormatError, reading
 from .file import opened
 from .geometry import RowIndex
 from .measurement import minus_background
-from .spectra import positions_in
+from .spectra import positions_in, read_compressed_rows
 
 
 def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None,
@@ -37,9 +37,15 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
         cal = header.calibration
         grid = tuple(cal.size)  # product checked against the foreground frames by the layout
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
-        fg = np.flatnonzero(~lay.is_background_frame)
-        bgf = np.flatnonzero(lay.is_background_frame)
-        flat = mdf.read_rows(np.concatenate([fg, bgf]), wanted)  # (n, R)
+        if lay.compression is not None:  # expanded from its kept transform coefficients
+            rows_full, background = read_compressed_rows(mdf, wanted)
+            flat = np.concatenate([rows_full.T, background])
+            bgf = np.arange(background.shape[0])
+            fg = np.arange(rows_full.shape[1])
+        else:
+            fg = np.flatnonzero(~lay.is_background_frame)
+            bgf = np.flatnonzero(lay.is_background_frame)
+            flat = mdf.read_rows(np.concatenate([fg, bgf]), wanted)  # (n, R)
         matrix = flat[: fg.size]
         corrected = lay.background_corrected
         if subtract_background and bgf.size and not corrected:

@@ -12,6 +12,7 @@ from . import _h5, schema
 from .containers import Measurement, Reconstruction, RowIndex, SystemMatrix
 from .errors import MDFWriteError
 from .metadata import Calibration, MDFHeader
+from .sparsity import TRANSFORMS, Compression, compress_rows, write_compression
 from .transfer import TF, write_transfer_function
 
 
@@ -20,7 +21,7 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
               frequency_selection=None, frame_permutation=None, background_corrected: bool = False,
               snr=None, overwrite: bool = False, compression: Optional[str] = None,
               user_fields: Optional[dict] = None, transfer_function=None,
-              transfer_function_corrected: bool = False):
+              transfer_function_corrected: bool = False, sparsity: Optional[Compression] = None):
     """Write a measurement or calibration file from canonical data.
 
     Args:
@@ -40,6 +41,9 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
         transfer_function: (C, K_full) complex for ``/acquisition/receiver/transferFunction``.
         transfer_function_corrected: ``/measurement/isTransferFunctionCorrected``: the data are
             already divided by the transfer function.
+        sparsity: a compressed calibration (:mod:`mdf_io.sparsity`): ``data`` holds the B kept
+            coefficients of every row then the E background frames, and ``is_background_frame``
+            describes the acquisition (O voxel frames, then E background frames).
     """
     data = np.asarray(data)
     if data.ndim != 4:
@@ -51,6 +55,11 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
     if data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
         raise MDFWriteError(path, "/measurement/data", "finite values", "NaN or Inf")
     n, j, c, x = data.shape
+    if sparsity is not None:  # the stored frames are coefficients; the header counts acquisition frames
+        if is_background_frame is None or frame_permutation is not None or not (fourier and fast_frame_axis):
+            raise MDFWriteError(path, "/measurement/isSparsityTransformed", "frequency-domain data, frames last, "
+                                "is_background_frame of the acquisition, no frame permutation", "something else")
+        n = len(is_background_frame)
     header = header.model_copy(deep=True)
     header.acquisition.num_frames = n
     header.acquisition.num_periods_per_frame = j
@@ -95,7 +104,7 @@ def write_mdf(path, header: MDFHeader, data: np.ndarray, *, fourier: bool,
         _h5.write_bool(mg, "isFramePermutation", frame_permutation is not None)
         _h5.write_bool(mg, "isSpectralLeakageCorrected", False)
         _h5.write_bool(mg, "isTransferFunctionCorrected", bool(transfer_function_corrected))
-        _h5.write_bool(mg, "isSparsityTransformed", False)
+        write_compression(mg, sparsity)
         mg.create_dataset("isBackgroundFrame", data=bg.astype(np.int8))
         if frequency_selection is not None:
             mg.create_dataset("frequencySelection", data=np.asarray(frequency_selection, np.int64) + 1)
@@ -132,10 +141,13 @@ def _rows_as_block(path, rows: RowIndex, num_frequencies_full: int):
 def write_system_matrix(path, sm: SystemMatrix, *, background=None, overwrite: bool = False,
                         fast_frame_axis: bool = True, method: Optional[str] = None,
                         background_corrected: Optional[bool] = None,
-                        user_fields: Optional[dict] = None):
+                        user_fields: Optional[dict] = None, sparsity: Optional[tuple[str, int]] = None):
     """Write ``sm`` as an MDF v2 calibration file (frames = voxels, then background frames).
 
     Args:
+        sparsity: ``(transformation, B)``, e.g. ``("DCT-IV", 500)``: store each row's B largest
+            coefficients of that orthonormal DCT over the grid (:mod:`mdf_io.sparsity`; B = the
+            voxel count keeps all, an exact round trip).
         background: optional (E, R) empty-scanner spectra appended as background frames.
         method: ``/calibration/method``; default the header's.
         background_corrected: flag for the file; default ``sm.background_corrected``.
@@ -151,12 +163,22 @@ def write_system_matrix(path, sm: SystemMatrix, *, background=None, overwrite: b
         field_of_view_center=tuple(sm.center.tolist()), method=method or cal.method))
     j, c, ksel, order, fs = _rows_as_block(path, sm.rows, rx.num_frequencies)
     frames = sm.matrix[order].T  # (P, R) in block order
+    comp = None
+    if sparsity is not None:
+        name, keep = sparsity
+        if name not in TRANSFORMS:
+            raise MDFWriteError(path, "/measurement/sparsityTransformation", f"one of {', '.join(TRANSFORMS)}",
+                                repr(name))
+        coeff, idx = compress_rows(sm.matrix[order], sm.grid, name, keep)
+        frames = coeff.T  # (B, R): the kept coefficients take the voxel frames' place
+        comp = Compression(transformation=name, indices=idx.reshape(j, c, ksel.size, -1))
     bg = None
     if background is not None:
         bg = np.atleast_2d(np.asarray(background))[:, order]
         frames = np.concatenate([frames, bg])
     data = frames.reshape(frames.shape[0], j, c, ksel.size)
-    is_bg = np.zeros(data.shape[0], bool)
+    n_bg = 0 if bg is None else bg.shape[0]
+    is_bg = np.zeros(sm.num_voxels + n_bg, bool)
     is_bg[sm.num_voxels:] = True
     snr = sm.snr[order].reshape(j, c, ksel.size)
     snr = np.where(np.isfinite(snr), snr, np.finfo(np.float64).max)
@@ -164,7 +186,8 @@ def write_system_matrix(path, sm: SystemMatrix, *, background=None, overwrite: b
               fast_frame_axis=fast_frame_axis, frequency_selection=fs,
               background_corrected=sm.background_corrected if background_corrected is None
               else background_corrected, snr=snr, overwrite=overwrite, user_fields=user_fields,
-              transfer_function=sm.transfer_function, transfer_function_corrected=sm.transfer_function_corrected)
+              transfer_function=sm.transfer_function, transfer_function_corrected=sm.transfer_function_corrected,
+              sparsity=comp)
 
 
 def write_measurement(path, meas: Measurement, *, overwrite: bool = False):

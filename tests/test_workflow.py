@@ -263,21 +263,22 @@ def test_num_used_freqs_and_row_weighting(at):
     np.testing.assert_allclose(weight_measurement(meas, full, weighted, w).data[0], weighted.matrix @ x)
 
 
-@pytest.mark.parametrize("method,param", [("pinv", "lam=auto"), ("kaczmarz", "lam=auto"), ("cgnr", "iterations=auto"),
-                                          ("admm_tv", "mu=auto")])
-def test_auto_regularisation_end_to_end(at, method, param):
+@pytest.mark.parametrize("method,params", [("pinv", ["lam=auto"]), ("kaczmarz", ["lam=auto"]),
+                                           ("cgnr", ["iterations=auto"]), ("admm_tv", ["mu=auto"]),
+                                           ("admm_l1", ["mu=auto", "rho=auto"])])
+def test_auto_regularisation_end_to_end(at, method, params):
     from mpirecon.simulation.phantoms import named_phantom
 
     out = f"auto_{method}.mdf"
-    assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", method, "--param", param, "--average",
-                 "-o", out, "--overwrite"]) == 0
+    assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", method, *[a for p in params for a in ("--param", p)],
+                 "--average", "-o", out, "--overwrite"]) == 0
     rec = mdf_io.read_reconstruction(out)
-    assert rec.parameters[param.split("=")[0]] == "auto" and rec.parameters["noise"]["source"]
+    assert all(rec.parameters[p.split("=")[0]] == "auto" for p in params) and rec.parameters["noise"]["source"]
     truth = named_phantom("shape", (8, 10))
     assert np.corrcoef(rec.images[0].ravel(), truth.ravel())[0, 1] > 0.6
 
 
-def test_auto_lambda_rules(small_sm):
+def test_auto_lambda_rules(small_sm, monkeypatch):
     from mpirecon import autoreg
     from mpirecon.operator import operator_for
     from mpirecon.simulation.noise import complex_noise
@@ -287,7 +288,7 @@ def test_auto_lambda_rules(small_sm):
     rng = np.random.default_rng(3)
     x = rng.random((small_sm.num_voxels, 4))
     clean = (small_sm.matrix @ x).T
-    lams = {}
+    lams, rhos = {}, {}
     for sigma in (1e-3, 1e-2):
         level = sigma * np.abs(clean).max()
         b = op.data(clean + complex_noise(clean.shape, level, rng))
@@ -296,7 +297,16 @@ def test_auto_lambda_rules(small_sm):
         lams[sigma] = autoreg.tikhonov_lambdas(op, b, noise)
         assert np.all(lams[sigma] >= autoreg.gcv_lambdas(u, s, b)[0])  # never below GCV
         assert autoreg.tikhonov_lambdas(op, b, None).shape == (4,)  # GCV without a noise estimate
+        rhos[sigma] = rho = autoreg.admm_rho(op, b, noise, 200)
+        assert rho >= autoreg.RHO_MIN and np.log10(rho) * 4 == pytest.approx(round(np.log10(rho) * 4))
     assert np.all(lams[1e-2] > lams[1e-3])  # more noise, more regularisation
+    assert rhos[1e-2] >= rhos[1e-3]
+    # the large-P path (spectrum from the 2R x 2R row Gram) agrees with the SVD
+    import mpirecon.operator as operator_module
+    monkeypatch.setattr(operator_module, "SVD_MAX_VOXELS", 0)
+    ug, sg = operator_module.SystemOperator(small_sm).spectrum()
+    np.testing.assert_allclose(sg[:20], s[:20], rtol=1e-8)
+    np.testing.assert_allclose(np.abs(np.sum(ug[:, :20] * u[:, :20], axis=0)), 1.0, atol=1e-6)
 
 
 def test_bench_writes_each_step_resumes_and_refuses_nonempty(at, capsys):
