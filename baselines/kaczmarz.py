@@ -12,7 +12,8 @@ Dense strategy (R <= :data:`mpirecon.operator.KACZMARZ_WHOLE_MAX_ROWS`): one blo
 its own B x B triangular matrix (R·B numbers in all, no R x R Gram): true row-action sweeps.
 Constraints (real part, non-negativity) are applied after each sweep, as
 RegularizedLeastSquares.jl does. numpy or torch (``device="cuda"`` / ``backend="torch"``).
-``lam="auto"``: λ from :mod:`mpirecon.autoreg`, the median over the batch's frames.
+``lam="auto"``: λ per frame from :mod:`mpirecon.autoreg` (frames sharing a λ swept together), so
+a frame's image does not depend on its batch.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from mpirecon.reconstructor import Capabilities, Reconstructor
 
 class KaczmarzConfig(ClassicalConfig):
     lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
-        1e-2, description=LAMBDA_HELP + "; one lambda per batch, the median of the frames'")
+        1e-2, description=LAMBDA_HELP + "; per frame")
     iterations: int = Field(10, ge=1, le=100000, description="number of sweeps over all rows")
     shuffle: bool = Field(False, description="visit rows in a seeded random order")
     seed: int = Field(0, description="seed of the row order when shuffle is on")
@@ -82,12 +83,28 @@ class Kaczmarz(Reconstructor):
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
         b = self.backend((np.asarray(spectra)[:, self.order].T / self.scale).astype(self.cdtype))  # (R, F)
-        lam, blocks = cfg.lam, self.blocks
-        if is_auto(lam):  # one λ per batch (the triangular blocks depend on it)
-            op64 = operator_for(self.system_matrix, "float64")
-            lam = float(np.median(tikhonov_lambdas(op64, op64.data(spectra), self.noise)))
-            self.solve_info["auto"] = {"lam": lam}
-            blocks = self._blocks(lam)
+        if not is_auto(cfg.lam):
+            return self.host(self._sweeps(b, cfg.lam, self.blocks))
+        # λ per frame; the frames that share a λ (values of the λ grid) are swept together
+        op64 = operator_for(self.system_matrix, "float64")
+        lams = tikhonov_lambdas(op64, op64.data(spectra), self.noise)
+        self.solve_info["auto"] = {"lam": lams.tolist()}
+        parts = {}
+        for lam in np.unique(lams):
+            cols = np.flatnonzero(lams == lam)
+            parts[float(lam)] = (cols, self.host(self._sweeps(b[:, self.backend(cols) if not is_numpy(b) else cols],
+                                                              float(lam), self._blocks(float(lam)))))
+        first = next(iter(parts.values()))[1]
+        out = np.empty((len(lams), first.shape[1]), dtype=first.dtype)
+        for cols, part in parts.values():
+            out[cols] = part
+        return out
+
+    def _sweeps(self, b, lam: float, blocks: list):
+        """``iterations`` sweeps for data columns ``b`` (R, F) with λ and its row ``blocks``, the
+        constraints applied after every sweep; returns the images (F, P) (real unless neither
+        ``enforce_real`` nor ``nonneg``)."""
+        cfg = self.config
         x = _zeros(self.A, b.shape[1])
         v = zeros_like(b)
         for _ in range(cfg.iterations):
@@ -96,8 +113,7 @@ class Kaczmarz(Reconstructor):
                 x = cast_like(project_nonneg(x.real), self.A)
             elif cfg.enforce_real:
                 x = cast_like(x.real, self.A)
-        out = x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T
-        return self.host(out)
+        return x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T
 
     def _sweep(self, x, b, v, lam: float, blocks: list):
         """One sweep over the row ``blocks`` in order; updates ``v`` in place, returns the new x."""

@@ -25,7 +25,7 @@ from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 class PseudoInverseConfig(ClassicalConfig):
-    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field("auto", description=LAMBDA_HELP + ", per frame")
+    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(1e-2, description=LAMBDA_HELP + ", per frame")
     rcond: float = Field(0.0, ge=0, lt=1, description="drop singular values below rcond*s_max")
     nonneg: bool = Field(True, description="project the result onto x >= 0 (a direct method can only "
                                            "project its result)")

@@ -150,9 +150,7 @@ def main():
                   "problem": simulate(args, folder), "versions": _versions(), "results": {}}
         print(json.dumps(report["problem"]), flush=True)
         for name in args.methods:
-            # a fixed λ: lam="auto" (the pinv default) adds an eigen-decomposition of the 2R x 2R Gram
-            fixed = {"lam": 1e-2} if name == "pinv" else {}
-            params = dict({"dtype": args.dtype}, **fixed, **extra.get(name, {}))
+            params = dict({"dtype": args.dtype}, **extra.get(name, {}))
             proc = subprocess.run([sys.executable, __file__, "--worker", name, "--data", str(folder),
                                    "--set", json.dumps(params)], capture_output=True, text=True)
             if proc.returncode != 0:

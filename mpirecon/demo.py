@@ -95,7 +95,8 @@ def _demo_into(tmp: dict, names: list[str], cache_dir, retrain: bool, progress: 
             if cls.capabilities.needs_weights and name not in weights:
                 log.message(f"skipping {name}: needs weights")
                 continue
-            recon = cls(sm, weights=weights.get(name))
+            quiet = {} if progress or "progress" not in cls.Config.model_fields else {"progress": False}
+            recon = cls(sm, weights=weights.get(name), **quiet)
         except Exception as exc:  # a broken third-party plugin must not stop the demo
             log.message(f"skipping {name}: {exc}")
             continue

@@ -100,3 +100,24 @@ def test_train_and_run_through_the_cli(tmp_path, monkeypatch, capsys):
     assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "admm_net", "--weights", "w.pt", "-o", "r.mdf"]) == 0
     rec = mdf_io.read_reconstruction("r.mdf")
     assert rec.method == "admm_net" and rec.images.shape[0] == 2 and np.all(np.isfinite(rec.images))
+
+
+def test_operator_perturbation_has_the_calibrations_row_noise(small_sm):
+    from mpirecon.learning.data import PairsRecipe, SimulatedPairs, calibration_row_noise
+
+    sigma = calibration_row_noise(small_sm.matrix, small_sm.snr)
+    assert sigma.shape == (small_sm.num_rows,) and np.all(sigma >= 0) and np.any(sigma > 0)
+    recipe = PairsRecipe(64, 8, 200.0, 200.0, seed=3, operator_noise=2.0)  # 200 dB: no additive noise
+    data = SimulatedPairs(small_sm.matrix, small_sm.image_shape, recipe, row_noise=sigma)
+    ones = torch.ones((2,) + small_sm.image_shape)  # Σc = P: E c + δ P has variance σ_r² (P + (0.3 P)²)
+    extra = data.perturbed(torch.zeros(2, small_sm.num_rows, dtype=torch.complex64), ones,
+                           torch.Generator().manual_seed(0))
+    p = small_sm.num_voxels
+    from mpirecon.learning.data import BACKGROUND_OFFSET
+    expected = 2.0 * sigma * np.sqrt(p + (BACKGROUND_OFFSET * p) ** 2)
+    ok = expected > 0
+    ratio = (extra[0].abs().numpy()[ok] / expected[ok]) ** 2  # one draw per batch: average over the rows
+    assert np.mean(ratio) == pytest.approx(1.0, abs=0.15)
+    torch.testing.assert_close(extra[0], extra[1])  # one perturbation for the whole batch
+    with pytest.raises(ValueError, match="row_noise"):
+        SimulatedPairs(small_sm.matrix, small_sm.image_shape, recipe)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mdf_io import SystemMatrix
 from mpirecon.errors import ReconstructorError
 from mpirecon.learning.calibration import calibration_metadata
-from mpirecon.learning.data import PairsRecipe, SimulatedPairs
+from mpirecon.learning.data import PairsRecipe, SimulatedPairs, calibration_row_noise
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.operator import operator_for
 from mpirecon.provenance import versions
@@ -47,6 +47,8 @@ class ADMMNetTrainConfig(BaseModel):
     families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
     max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
     resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
+    operator_noise: float = Field(0.0, ge=0, description="train on (A + E) c + n with E at this multiple of the "
+                                                         "calibration's per-row noise (/calibration/snr); 0: exact A")
     stages: int = Field(10, ge=1, le=100, description="unrolled ADMM stages K")
     channels: int = Field(32, ge=1, description="channels of each stage's CNN")
     layers: int = Field(3, ge=2, description="3x3 convolutions per CNN")
@@ -75,7 +77,8 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         data = SimulatedPairs(system_matrix.matrix, shape,
                               PairsRecipe(cfg.samples, cfg.val_samples, cfg.snr_min, cfg.snr_max,
-                                          tuple(cfg.families), cfg.seed, cfg.resample_phantoms))
+                                          tuple(cfg.families), cfg.seed, cfg.resample_phantoms, cfg.operator_noise),
+                              row_noise=calibration_row_noise(system_matrix.matrix, system_matrix.snr))
         factors = Factors.from_operator(operator_for(system_matrix, "float64"), torch.float32, session.device)
         hp = ADMMNetHyperParams(image_shape=(int(shape[0]), int(shape[1])), stages=cfg.stages,
                                 channels=cfg.channels, layers=cfg.layers, shared=cfg.shared, rho0=cfg.rho0)

@@ -52,6 +52,9 @@ class PairsRecipe:
     families: tuple[str, ...] = DEFAULT_FAMILIES
     seed: int = 0
     resample_phantoms: bool = False
+    #: operator perturbation: signals come from (A + E) c + δ Σc with E, δ drawn per batch at this
+    #: multiple of the calibration's own per-row noise (0: the exact matrix, the paper's set-up)
+    operator_noise: float = 0.0
 
     def train_recipe(self) -> SignalRecipe:
         """The training set's :class:`SignalRecipe` (recorded with the weights)."""
@@ -63,21 +66,60 @@ class PairsRecipe:
                             self.seed + 1_000_003)
 
 
+def calibration_row_noise(matrix: np.ndarray, snr: np.ndarray) -> np.ndarray:
+    """Per-row noise σ_r (R,) of a calibration: its row RMS over ``/calibration/snr`` (the MDF
+    definition, signal RMS / noise std); 0 for rows without a finite positive SNR."""
+    rms = np.sqrt(np.mean(np.abs(matrix) ** 2, axis=1))
+    ok = np.isfinite(snr) & (snr > 0)
+    return np.where(ok, rms / np.where(ok, snr, 1.0), 0.0)
+
+
+#: size of the per-row background offset δ relative to the per-entry calibration noise
+BACKGROUND_OFFSET = 0.3
+
+
 class SimulatedPairs:
     """Training pairs (spectra (B, M) complex64, images (B, Ny, Nx) float32) for a system matrix.
 
     ``matrix`` is the (M, Ny*Nx) complex selected system matrix, ``image_shape`` (Ny, Nx).
-    ``kappa`` is :func:`system_scale` of the clean training set.
+    ``kappa`` is :func:`system_scale` of the clean training set. With ``recipe.operator_noise``
+    > 0, ``row_noise`` (M,) (:func:`calibration_row_noise`) sets the operator perturbation: the
+    calibration is itself noisy, so the network should learn a regularised inverse rather than
+    the exact inverse of one noisy matrix (validation uses one fixed perturbation).
     """
 
-    def __init__(self, matrix: np.ndarray, image_shape, recipe: PairsRecipe):
+    def __init__(self, matrix: np.ndarray, image_shape, recipe: PairsRecipe, row_noise=None):
         self.matrix, self.shape, self.recipe = matrix, tuple(image_shape), recipe
         self.clean, self.images = self.epoch_phantoms(0)
         snr = np.random.default_rng([recipe.seed, 7]).uniform(recipe.snr_min, recipe.snr_max, recipe.samples)
         self.snr = torch.from_numpy(snr.astype(np.float32))
-        val_sig, val_img, _ = generate_signals(matrix, self.shape, recipe.val_recipe())
-        self.validation = (torch.from_numpy(val_sig), torch.from_numpy(val_img))
+        self.row_noise = None
+        if recipe.operator_noise > 0:
+            if row_noise is None:
+                raise ValueError("operator_noise > 0 needs the calibration's row_noise")
+            self.row_noise = torch.from_numpy(recipe.operator_noise * np.asarray(row_noise, np.float32))
+        val_sig, val_img, val_snr = generate_signals(matrix, self.shape, recipe.val_recipe())
+        val_sig = torch.from_numpy(val_sig)
+        if self.row_noise is not None:  # one fixed perturbation, noise re-drawn at each sample's SNR
+            g = torch.Generator().manual_seed(recipe.seed + 99)
+            clean = self.perturbed(self._clean_of(val_img), torch.from_numpy(val_img), g)
+            val_sig = noisy(clean, torch.from_numpy(np.asarray(val_snr, np.float32)), g)
+        self.validation = (val_sig, torch.from_numpy(val_img))
         self.kappa = system_scale(self.clean.numpy(), self.images.numpy())
+
+    def _clean_of(self, images: np.ndarray) -> torch.Tensor:
+        """Noise-free signals (N, M) complex64 of images (N, Ny, Nx) with the exact matrix."""
+        return torch.from_numpy((images.reshape(images.shape[0], -1) @ self.matrix.T).astype(np.complex64))
+
+    def perturbed(self, clean: torch.Tensor, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``clean`` (B, M) plus ``E c + δ Σc`` for images (B, Ny, Nx): E (M, P) and δ (M,) circular
+        complex Gaussian with per-row std σ_r and ``BACKGROUND_OFFSET`` σ_r, drawn from ``gen``."""
+        m, p = self.matrix.shape
+        e = torch.randn((m, p, 2), generator=gen) * (self.row_noise / math.sqrt(2))[:, None, None]
+        d = torch.randn((m, 2), generator=gen) * (BACKGROUND_OFFSET * self.row_noise / math.sqrt(2))[:, None]
+        c = images.reshape(images.shape[0], -1).to(torch.float32)
+        extra = torch.complex(c @ e[..., 0].T, c @ e[..., 1].T) + c.sum(1, keepdim=True) * torch.complex(d[:, 0], d[:, 1])
+        return clean + extra
 
     @property
     def samples(self) -> int:
@@ -99,13 +141,17 @@ class SimulatedPairs:
             self.clean, self.images = self.epoch_phantoms(epoch)
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy spectra (B, M) and their images (B, Ny, Nx) for sample indices ``idx``."""
-        return noisy(self.clean[idx], self.snr[idx], gen), self.images[idx]
+        """Noisy spectra (B, M) and their images (B, Ny, Nx) for sample indices ``idx`` (one
+        operator perturbation per batch when the recipe asks for it)."""
+        clean = self.clean[idx]
+        if self.row_noise is not None:
+            clean = self.perturbed(clean, self.images[idx], gen)
+        return noisy(clean, self.snr[idx], gen), self.images[idx]
 
     def describe(self) -> dict:
         """JSON-ready description recorded with the weights."""
         return {"train_recipe": self.recipe.train_recipe().as_dict(), "val_recipe": self.recipe.val_recipe().as_dict(),
-                "noise": "resampled every epoch"}
+                "noise": "resampled every epoch", "operator_noise": self.recipe.operator_noise}
 
 
 class DenoisingPairs:
