@@ -139,9 +139,10 @@ class MDFFile:
         return _spectra.read_spectra(self, frames, frequency_indices)
 
     @_guarded
-    def read_rows(self, frames, rows: RowIndex) -> np.ndarray:
-        """Spectra of ``frames`` (acquisition order) at ``rows``: complex128 (n, R)."""
-        return _spectra.read_rows(self, frames, rows)
+    def read_rows(self, frames, rows: RowIndex, progress=None) -> np.ndarray:
+        """Spectra of ``frames`` (acquisition order) at ``rows``: complex128 (n, R), read in blocks
+        of frequencies; ``progress(done, total)`` after each block."""
+        return _spectra.read_rows(self, frames, rows, progress)
 
     @_guarded
     def transfer_function(self) -> Optional[np.ndarray]:

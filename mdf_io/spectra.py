@@ -6,7 +6,7 @@ frequency-domain data are returned as complex128. All functions take an open
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from . import _h5
 from .errors import MDFFormatError, MDFMismatchError, MDFNotSupportedError
 from .geometry import RowIndex
 from .layout import DATA
+
+#: progress callback: (items done, items in all)
+Progress = Callable[[int, int], None]
 
 
 def positions_in(mdf, frequency_indices) -> np.ndarray:
@@ -31,9 +34,10 @@ def positions_in(mdf, frequency_indices) -> np.ndarray:
 
 
 def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
-                 frequency_indices: Optional[Sequence[int]] = None) -> np.ndarray:
+                 frequency_indices: Optional[Sequence[int]] = None, progress: Optional[Progress] = None) -> np.ndarray:
     """Spectra of ``frames`` (acquisition order, 0-based; default all) at full-spectrum
-    ``frequency_indices`` (default all available), complex128 (n, J, C, k)."""
+    ``frequency_indices`` (default all available), complex128 (n, J, C, k). ``progress(done,
+    total)`` is called after each block of frequencies read (see :func:`_read_subset`)."""
     lay = mdf.layout
     if lay.compression is not None:
         raise MDFNotSupportedError(mdf.path, "/measurement/isSparsityTransformed",
@@ -53,7 +57,7 @@ def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
     f = mdf.h5
     ds = _h5.require(f, DATA)
     if lay.fourier:
-        out = _complex(_read_subset(f, ds, stored, kpos, lay.fast_frame_axis))
+        out = _complex(_read_subset(f, ds, stored, kpos, lay.fast_frame_axis, progress))
     else:
         raw = _read_subset(f, ds, stored, None, lay.fast_frame_axis).astype(np.float64)
         dcf = mdf.header.acquisition.receiver.data_conversion_factor
@@ -68,12 +72,12 @@ def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
     return out
 
 
-def read_rows(mdf, frames, rows: RowIndex) -> np.ndarray:
+def read_rows(mdf, frames, rows: RowIndex, progress: Optional[Progress] = None) -> np.ndarray:
     """Spectra of ``frames`` (acquisition order) at ``rows``: complex128 (n, R), reading only
     the frequencies the rows need."""
     k_needed = np.unique(rows.frequency_index)
     kmap = np.searchsorted(k_needed, rows.frequency_index)
-    return read_spectra(mdf, frames, k_needed)[:, rows.period, rows.channel, kmap]
+    return read_spectra(mdf, frames, k_needed, progress)[:, rows.period, rows.channel, kmap]
 
 
 def _complex(raw: np.ndarray) -> np.ndarray:
@@ -82,11 +86,14 @@ def _complex(raw: np.ndarray) -> np.ndarray:
     return raw.astype(np.complex128)
 
 
-def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], fast: bool) -> np.ndarray:
+def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], fast: bool,
+                 progress: Optional[Progress] = None) -> np.ndarray:
     """Read stored frames and frequency positions, returning canonical (n, J, C, k).
 
     h5py accepts one increasing index list per read, so the more selective axis is read from
-    disk with it and the other is indexed in memory.
+    disk with it and the other is indexed in memory. Selected frequencies are read in blocks
+    (:func:`_frequency_blocks`: whole HDF5 chunks along K, about :data:`READ_BLOCK_BYTES` each),
+    so memory stays the size of the selection and ``progress(done, total)`` can report.
     """
     n_total = ds.shape[-1] if fast else ds.shape[0]
     frame_order = np.argsort(stored_frames)
@@ -97,8 +104,14 @@ def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], f
     k_fraction = 1.0 if kpos is None else np.unique(kpos).size / max(k_total, 1)
     if kpos is not None and k_fraction < frame_fraction:
         uk, inv_k = np.unique(kpos, return_inverse=True)
-        block = _h5.read(f, DATA, ds, np.s_[:, :, uk, :] if fast else np.s_[:, :, :, uk])
-        block = block[..., inv_k, :][..., unique_frames] if fast else block[unique_frames][..., inv_k]
+        parts = []
+        for i, group in enumerate(_frequency_blocks(ds, uk, fast)):
+            part = _h5.read(f, DATA, ds, np.s_[:, :, group, :] if fast else np.s_[:, :, :, group])
+            parts.append(part[..., unique_frames] if fast else part[unique_frames])
+            if progress is not None:
+                progress(sum(p.shape[2 if fast else 3] for p in parts), uk.size)
+        block = np.concatenate(parts, axis=2 if fast else 3)
+        block = block[..., inv_k, :] if fast else block[..., inv_k]
     else:
         block = _h5.read(f, DATA, ds, np.s_[..., unique_frames] if fast else np.s_[unique_frames])
         if kpos is not None:
@@ -110,7 +123,28 @@ def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], f
     return out
 
 
-def read_compressed_rows(mdf, rows: RowIndex) -> tuple[np.ndarray, np.ndarray]:
+#: target size of one read of selected frequencies (bytes)
+READ_BLOCK_BYTES = 256 * 2 ** 20
+
+
+def _frequency_blocks(ds, uk: np.ndarray, fast: bool) -> list:
+    """Increasing frequency positions ``uk`` split into reads: positions in the same HDF5 chunk
+    along K stay together (a chunk is read once), blocks of about :data:`READ_BLOCK_BYTES`."""
+    k_axis = 2 if fast else 3
+    per_k = ds.dtype.itemsize * int(np.prod(ds.shape)) // max(ds.shape[k_axis], 1)
+    chunk = ds.chunks[k_axis] if ds.chunks else 1
+    per_block = max(1, READ_BLOCK_BYTES // max(per_k, 1))
+    blocks, start = [], 0
+    while start < uk.size:
+        stop = min(start + per_block, uk.size)
+        while stop < uk.size and uk[stop] // chunk == uk[stop - 1] // chunk:  # do not split a chunk
+            stop += 1
+        blocks.append(uk[start:stop])
+        start = stop
+    return blocks
+
+
+def read_compressed_rows(mdf, rows: RowIndex, progress: Optional[Progress] = None) -> tuple[np.ndarray, np.ndarray]:
     """A sparsity-transformed calibration's ``rows``: the expanded matrix rows (R, O) and the
     background frames (E, R), complex128, reading only the frequencies the rows need."""
     from .sparsity import expand_rows
@@ -120,7 +154,7 @@ def read_compressed_rows(mdf, rows: RowIndex) -> tuple[np.ndarray, np.ndarray]:
     stored = _h5.shape_of(mdf.h5, DATA, _h5.require(mdf.h5, DATA))[-1]
     k_needed = np.unique(rows.frequency_index)
     kpos = positions_in(mdf, k_needed)
-    block = _complex(_read_subset(mdf.h5, _h5.require(mdf.h5, DATA), np.arange(stored), kpos, True))
+    block = _complex(_read_subset(mdf.h5, _h5.require(mdf.h5, DATA), np.arange(stored), kpos, True, progress))
     _h5.check_finite(mdf.path, DATA, block)
     kmap = np.searchsorted(k_needed, rows.frequency_index)
     flat = block[:, rows.period, rows.channel, kmap]  # (B + E, R)

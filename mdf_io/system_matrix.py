@@ -14,7 +14,7 @@ from .spectra import positions_in, read_compressed_rows
 
 
 def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None,
-                       frequency_indices=None, subtract_background: bool = True) -> SystemMatrix:
+                       frequency_indices=None, subtract_background: bool = True, progress=None) -> SystemMatrix:
     """Read a calibration file as a :class:`SystemMatrix` (R x P complex128).
 
     Args:
@@ -27,6 +27,8 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
             full-spectrum frequency indices.
         subtract_background: if the file holds background frames and is not background
             corrected, subtract their mean from every voxel frame (MDF guidance).
+        progress: ``progress(done, total)`` called as blocks of the selected frequencies are read
+            (memory stays that of the selected matrix, whatever the file's size).
     """
     with reading(getattr(source, "path", source)), opened(source) as mdf:
         path = mdf.path
@@ -38,14 +40,14 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
         grid = tuple(cal.size)  # product checked against the foreground frames by the layout
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         if lay.compression is not None:  # expanded from its kept transform coefficients
-            rows_full, background = read_compressed_rows(mdf, wanted)
+            rows_full, background = read_compressed_rows(mdf, wanted, progress)
             flat = np.concatenate([rows_full.T, background])
             bgf = np.arange(background.shape[0])
             fg = np.arange(rows_full.shape[1])
         else:
             fg = np.flatnonzero(~lay.is_background_frame)
             bgf = np.flatnonzero(lay.is_background_frame)
-            flat = mdf.read_rows(np.concatenate([fg, bgf]), wanted)  # (n, R)
+            flat = mdf.read_rows(np.concatenate([fg, bgf]), wanted, progress)  # (n, R)
         matrix = flat[: fg.size]
         corrected = lay.background_corrected
         if subtract_background and bgf.size and not corrected:

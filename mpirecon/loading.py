@@ -9,14 +9,19 @@ from mdf_io import (Geometry, MDFFile, MDFFormatError, Measurement, SystemMatrix
                     read_system_matrix)
 
 from .errors import UsageError
+from .progress import Progress
 from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
+
+
+#: selected matrices smaller than this (bytes, complex128) are read without a progress bar
+PROGRESS_MIN_BYTES = 256 * 2 ** 20
 
 
 def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD,
                        min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
                        receive_channels: Optional[Sequence[int]] = None,
                        subtract_background: bool = True, num_used_freqs: Optional[int] = None,
-                       slice: Optional[str] = None) -> SystemMatrix:
+                       slice: Optional[str] = None, progress: bool = False) -> SystemMatrix:
     """Read calibration ``path`` keeping only rows that pass the frequency selection.
 
     The selection is computed from ``/calibration/snr`` before any matrix data are read, so
@@ -25,6 +30,8 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     criteria keep the N of highest SNR (MPIReco's numUsedFreqs). ``slice``: ``"z=9"`` (0-based,
     also x/y) keeps one voxel slice of a 3D calibration (:meth:`mdf_io.SystemMatrix.take_slice`),
     e.g. to apply a 2D method to 3D data as the DERnet paper did with OpenMPI's tenth z slice.
+    ``progress``: a progress bar on stderr while the selected frequencies are read (in blocks),
+    for selections of more than :data:`PROGRESS_MIN_BYTES`.
     """
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
                              None if receive_channels is None else tuple(int(c) for c in receive_channels),
@@ -32,7 +39,13 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     with MDFFile(path) as mdf:
         rows = selected_rows_of_file(mdf, crit)
         total = mdf.layout.shape[1] * mdf.layout.shape[2] * mdf.available_frequency_indices.size
-        sm = read_system_matrix(mdf, rows=rows, subtract_background=subtract_background)
+        progress = progress and len(rows) * mdf.layout.num_frames * 16 > PROGRESS_MIN_BYTES  # long reads only
+        with Progress(1, "reading system matrix (frequencies)", enabled=progress) as bar:
+            def report(done: int, total: int) -> None:
+                bar.total = max(total, 1)
+                bar.update(done - bar.done)
+            sm = read_system_matrix(mdf, rows=rows, subtract_background=subtract_background,
+                                    progress=report if progress else None)
     sm.selection = dict(crit.as_dict(), num_rows=len(rows), num_rows_total=int(total))
     if slice is not None:
         sm = sm.take_slice(*parse_slice(slice))

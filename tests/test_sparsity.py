@@ -68,3 +68,29 @@ def test_bad_compressed_files_get_one_line_errors(cal3d, tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) <= 2
     with pytest.raises(mdf_io.MDFWriteError, match="sparsityTransformation"):
         mdf_io.write_system_matrix(tmp_path / "w.mdf", cal, sparsity=("DCT-V", 6))
+
+
+def test_selected_rows_are_read_in_blocks_with_progress(cal3d, tmp_path, monkeypatch):
+    import mdf_io.spectra
+
+    cal = cal3d.calibration
+    path = tmp_path / "chunked.mdf"
+    mdf_io.write_system_matrix(path, cal)
+    whole = load_system_matrix(path, snr_threshold=2.0)
+    monkeypatch.setattr(mdf_io.spectra, "READ_BLOCK_BYTES", 1)  # one frequency (or one chunk) per read
+    calls = []
+    blocked = mdf_io.read_system_matrix(path, rows=whole.rows, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(blocked.matrix, whole.matrix)
+    assert len(calls) > 1 and calls[-1][0] == calls[-1][1] and all(a[0] < b[0] for a, b in zip(calls, calls[1:]))
+
+
+def test_frequency_blocks_keep_hdf5_chunks_whole(tmp_path, monkeypatch):
+    import mdf_io.spectra as spectra
+
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        ds = f.create_dataset("d", shape=(1, 2, 40, 10), dtype="c8", chunks=(1, 2, 8, 10))
+        monkeypatch.setattr(spectra, "READ_BLOCK_BYTES", 1)
+        uk = np.array([0, 3, 7, 8, 9, 20, 39])
+        blocks = spectra._frequency_blocks(ds, uk, fast=True)
+    assert [b.tolist() for b in blocks] == [[0, 3, 7], [8, 9], [20], [39]]  # chunks of 8 along K
+    np.testing.assert_array_equal(np.concatenate(blocks), uk)

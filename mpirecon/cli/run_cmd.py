@@ -78,7 +78,7 @@ def run(args) -> int:
         print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
                                 max_frequency=args.max_freq, receive_channels=args.channels,
-                                num_used_freqs=args.num_used_freqs, slice=args.slice)
+                                num_used_freqs=args.num_used_freqs, slice=args.slice, progress=True)
         print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
         sm = transfer_corrected_calibration(args, sm)
         recon.bind(weighting.weighted(sm))
