@@ -78,7 +78,7 @@ def test_training_lowers_loss_records_the_calibration_and_refuses_another(traine
     b = np.random.default_rng(0).random((4, small_sm.num_voxels)) @ small_sm.matrix.T
     out = r.reconstruct(b)
     assert out.images.shape == (4,) + small_sm.image_shape and out.images.min() >= 0
-    np.testing.assert_allclose(r.reconstruct(3 * b).images, 3 * out.images, rtol=1e-4, atol=1e-6)  # scale-equivariant
+    np.testing.assert_allclose(r.reconstruct(3 * b).images, 3 * out.images, rtol=1e-3, atol=1e-5)  # scale-equivariant (float32)
     other = small_sm.take_rows(np.arange(small_sm.num_rows))
     other.matrix = other.matrix * 1.01
     with pytest.raises(ReconstructorError, match="belong to another calibration.*--method admm_net"):

@@ -2,9 +2,11 @@
 
 Recipe (the defaults of ``mpirecon train --method admm_net``): 32 000 training and 2 000
 validation phantoms of the default mixture (the DERnet recipe's families), SNR uniform in
-20-40 dB, MSE loss on the image, Adam lr 2e-3 with cosine decay over 20 epochs, batch 64,
-10 stages with their own 3-layer, 32-channel CNN; the model with the best validation loss is
-saved. It shares DERnet's data pipeline (:class:`mpirecon.learning.data.SimulatedPairs`), loop
+20-40 dB, signals from the calibration perturbed at its own per-row noise level
+(``operator_noise=1``: b = (A + E) c + δ Σc + n, E and δ drawn per batch, see
+:class:`mpirecon.learning.data.SimulatedPairs`), MSE loss on the image, Adam lr 2e-3 with cosine
+decay over 20 epochs, batch 64, 10 stages with their own 3-layer, 32-channel CNN; the model with
+the best validation loss is saved. It shares DERnet's data pipeline (:class:`mpirecon.learning.data.SimulatedPairs`), loop
 (:func:`mpirecon.learning.loop.fit`: checkpoints, resume, wall-time budget) and weights format
 (kind ``admm_net``: geometry, selected rows, fingerprint, recipe, versions).
 """
@@ -47,8 +49,8 @@ class ADMMNetTrainConfig(BaseModel):
     families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
     max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
     resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
-    operator_noise: float = Field(0.0, ge=0, description="train on (A + E) c + n with E at this multiple of the "
-                                                         "calibration's per-row noise (/calibration/snr); 0: exact A")
+    operator_noise: float = Field(1.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
+                                                         "the calibration's per-row noise (/calibration/snr); 0: exact A")
     stages: int = Field(10, ge=1, le=100, description="unrolled ADMM stages K")
     channels: int = Field(32, ge=1, description="channels of each stage's CNN")
     layers: int = Field(3, ge=2, description="3x3 convolutions per CNN")
