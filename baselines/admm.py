@@ -20,15 +20,16 @@ from mdf_io import SystemMatrix
 from mpirecon.admm import admm
 from mpirecon.autoreg import admm_mu, admm_rho, is_auto
 from mpirecon.classical import ClassicalConfig, classical_operator
+from mpirecon.linalg import like
 from mpirecon.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 _MU_HELP = ("regularisation weight (relative to the frame scale max|Aᵀb|), or 'auto' (from the noise "
-            "estimate, per batch: mpirecon.autoreg.admm_mu)")
+            "estimate, per frame: mpirecon.autoreg.admm_mu)")
 Mu = Union[Annotated[float, Field(ge=0)], Literal["auto"]]
 _RHO_HELP = ("ADMM penalty (relative to ||A||_F^2/P), or 'auto' (iterations x the automatic Tikhonov lambda, "
-             "at least 1, per batch: mpirecon.autoreg.admm_rho)")
+             "at least 1, per frame: mpirecon.autoreg.admm_rho)")
 Rho = Union[Annotated[float, Field(gt=0)], Literal["auto"]]
 
 
@@ -68,7 +69,7 @@ class _ADMMBase(Reconstructor):
         to use instead of the configured one, e.g. the automatic one)."""
         cfg = self.config
         mu = cfg.mu if mu is None else mu
-        if is_auto(mu):  # at set-up only the splittings matter; the weight comes per batch
+        if is_auto(mu):  # at set-up only the splittings matter; the weights come per frame
             mu = 0.0
         w_l1, w_tv = self._weights()
         out = [NonNegative()] if cfg.nonneg else []
@@ -94,16 +95,25 @@ class _ADMMBase(Reconstructor):
         b = self.op.data(spectra)
         s = self.op.frame_scales(b)
         s = s.astype(b.dtype) if isinstance(s, np.ndarray) else s.to(b.dtype)
-        terms, rho, auto = self._terms, self.config.rho, {}
-        if is_auto(self.config.mu):
-            auto["mu"] = admm_mu(self.op, b, self.noise, self._family())
-            terms = self.terms(auto["mu"])
-        if is_auto(rho):
-            rho = auto["rho"] = admm_rho(self.op, b, self.noise, self.config.iterations)
-        if auto:
-            self.solve_info["auto"] = auto
-        z = admm(self.op, b / s, terms, rho, self.config.iterations, strategy=self.config.strategy)
-        return self.op.host((z * s).T)
+        cfg = self.config
+        if not (is_auto(cfg.mu) or is_auto(cfg.rho)):
+            z = admm(self.op, b / s, self._terms, cfg.rho, cfg.iterations, strategy=cfg.strategy)
+            return self.op.host((z * s).T)
+        # automatic parameters are per frame: μ enters the proximal maps column by column, and
+        # frames sharing a (quantised) ρ share its x-update factorisation
+        frames = b.shape[1]
+        mu = admm_mu(self.op, b, self.noise, self._family()) if is_auto(cfg.mu) else np.full(frames, cfg.mu)
+        rho = admm_rho(self.op, b, self.noise, cfg.iterations) if is_auto(cfg.rho) else np.full(frames, cfg.rho)
+        self.solve_info["auto"] = {k: v.tolist() for k, v in (("mu", mu), ("rho", rho))
+                                   if is_auto(getattr(cfg, k))}
+        out = np.empty((frames, self.op.num_voxels))
+        for value in np.unique(rho):
+            cols = np.flatnonzero(rho == value)
+            sel = cols if self.op.on_cpu else self.op.backend(cols)
+            terms = self.terms(like(b, mu[cols], cfg.dtype))
+            z = admm(self.op, b[:, sel] / s[sel], terms, float(value), cfg.iterations, strategy=cfg.strategy)
+            out[cols] = self.op.host((z * s[sel]).T)
+        return out
 
 
 class ADMML1(_ADMMBase):

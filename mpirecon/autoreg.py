@@ -12,8 +12,8 @@ or the calibration SNR). Without one, the noise is estimated by generalised cros
 * CGNR iterations: stop each frame's CG at the first iterate with ``||A x - b||² <= τ m`` where m
   is the larger of ``Σ σ²`` and the misfit GCV implies.
 * ADMM ρ (``rho="auto"``): K ADMM steps with penalty ρ move like K proximal-point (iterated
-  Tikhonov) steps, which regularise like one Tikhonov solve with λ ∝ ρ/K; so ρ = c K λ_auto (the
-  batch median of the Tikhonov rule above; c = :data:`RHO_FACTOR`, calibrated once on the
+  Tikhonov) steps, which regularise like one Tikhonov solve with λ ∝ ρ/K; so ρ = c K λ_auto (per
+  frame, from the Tikhonov rule above; c = :data:`RHO_FACTOR`, calibrated once on the
   validation split as κ), at least :data:`RHO_MIN`, rounded to a quarter decade
   (the x-update factorisation is cached per ρ). What matters for ADMM-L1, whose L1 prior alone
   does not regularise extended shapes at low SNR.
@@ -116,22 +116,20 @@ def residual_targets(op, b, noise) -> np.ndarray:
     return misfit if targets is None else np.maximum(targets, misfit)
 
 
-def admm_mu(op, b, noise, family: str) -> float:
-    """μ for a batch of stacked scaled data ``b`` (2R, F) (the median of the per-frame rule
-    ``κ σ_eff / max|Aᵀb|``)."""
+def admm_mu(op, b, noise, family: str) -> np.ndarray:
+    """μ per frame (F,) for stacked scaled data ``b`` (2R, F): ``κ σ_eff / max|Aᵀb|``."""
     bh = op.host(b).astype(np.float64)
     f, r2 = bh.shape[1], bh.shape[0]
     targets = residual_targets(op, b, noise)  # (F,) expected misfit ||n||² (scaled units)
     col_energy = float(op.memo("mean_column_energy", lambda: float(op.host(colsum(op.A * op.A)).mean())))
     sigma_eff = np.sqrt(targets / r2 * col_energy)  # std of (Aᵀn)_p
     scale = op.host(op.frame_scales(b)).astype(np.float64)
-    mu = MU_FACTORS[family] * sigma_eff / scale
-    return float(np.median(mu))
+    return MU_FACTORS[family] * sigma_eff / scale
 
 
-def admm_rho(op, b, noise, iterations: int) -> float:
-    """ρ for a batch of stacked scaled data ``b`` (2R, F) and ``iterations`` ADMM steps:
-    ``max(RHO_MIN, RHO_FACTOR · iterations · median λ_f)`` rounded to a quarter decade (module docstring)."""
-    lam = float(np.median(tikhonov_lambdas(op, b, noise)))
-    rho = max(RHO_MIN, RHO_FACTOR * iterations * lam)
-    return float(10 ** (np.round(4 * np.log10(rho)) / 4))
+def admm_rho(op, b, noise, iterations: int) -> np.ndarray:
+    """ρ per frame (F,) for stacked scaled data ``b`` (2R, F) and ``iterations`` ADMM steps:
+    ``max(RHO_MIN, RHO_FACTOR · iterations · λ_f)`` rounded to a quarter decade (module docstring),
+    so frames share the few x-update factorisations of the values that occur."""
+    rho = np.maximum(RHO_MIN, RHO_FACTOR * iterations * tikhonov_lambdas(op, b, noise))
+    return 10 ** (np.round(4 * np.log10(rho)) / 4)
