@@ -104,14 +104,21 @@ def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], f
     k_fraction = 1.0 if kpos is None else np.unique(kpos).size / max(k_total, 1)
     if kpos is not None and k_fraction < frame_fraction:
         uk, inv_k = np.unique(kpos, return_inverse=True)
-        parts = []
-        for i, group in enumerate(_frequency_blocks(ds, uk, fast)):
+        j, c = ds.shape[:2] if fast else ds.shape[1:3]
+        block = (np.empty((j, c, uk.size, unique_frames.size), ds.dtype) if fast
+                 else np.empty((unique_frames.size, j, c, uk.size), ds.dtype))  # the selection, filled block by block
+        done = 0
+        for group in _frequency_blocks(ds, uk, fast):
             part = _h5.read(f, DATA, ds, np.s_[:, :, group, :] if fast else np.s_[:, :, :, group])
-            parts.append(part[..., unique_frames] if fast else part[unique_frames])
+            if fast:
+                block[:, :, done:done + group.size] = part[..., unique_frames]
+            else:
+                block[..., done:done + group.size] = part[unique_frames]
+            done += group.size
             if progress is not None:
-                progress(sum(p.shape[2 if fast else 3] for p in parts), uk.size)
-        block = np.concatenate(parts, axis=2 if fast else 3)
-        block = block[..., inv_k, :] if fast else block[..., inv_k]
+                progress(done, uk.size)
+        if kpos.size != uk.size or np.any(kpos != uk):  # repeated or unordered positions
+            block = block[..., inv_k, :] if fast else block[..., inv_k]
     else:
         block = _h5.read(f, DATA, ds, np.s_[..., unique_frames] if fast else np.s_[unique_frames])
         if kpos is not None:

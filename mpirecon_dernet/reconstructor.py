@@ -9,7 +9,6 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
-from mpirecon.learning.weights import WeightsError, error_line, load_weights
 from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
 from mpirecon.refine import noise_adaptive_mu, refine
@@ -61,17 +60,12 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
     TrainSettings = TrainConfig
 
     def _load_weights(self, weights) -> None:
-        try:
-            state, meta = load_weights(weights, KIND)
+        def build(meta):
             self.hp = hyperparameters_of_weights(meta)
-            net = DERnet(self.hp)
-            net.load_state_dict(state, strict=True)
             self.kappa = float(meta["kappa"])
-            self._read_calibration(meta)
-        except WeightsError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            raise WeightsError(f"{weights}: DERnet weights are inconsistent: {error_line(exc)}") from None
+            return DERnet(self.hp)
+
+        net, _ = self._read_trained_weights(weights, KIND, "DERnet", build)
         self.device = torch.device(self.config.device)
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import calibration_metadata
-from mpirecon.learning.data import PairsRecipe, SimulatedPairs
+from mpirecon.learning.data import PairsTrainConfig, SimulatedPairs
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.errors import ReconstructorError
 from mpirecon.provenance import versions
-from mpirecon.simulation.datasets import DEFAULT_FAMILIES
 
 from .initialisation import tikhonov_start
 from .model import DERnet, DERnetHyperParams, predict
@@ -32,25 +31,11 @@ from .model import DERnet, DERnetHyperParams, predict
 KIND = "dernet"
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(PairsTrainConfig):
     """Training recipe (defaults = the documented recipe)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    samples: int = Field(48000, ge=1, description="training phantoms")
-    val_samples: int = Field(6000, ge=1, description="validation phantoms")
-    epochs: int = Field(36, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate (cosine decay to 2% of it)")
-    snr_min: float = Field(20.0, description="lowest training SNR (dB)")
-    snr_max: float = Field(40.0, description="highest training SNR (dB)")
-    seed: int = 0
-    device: str = "cpu"
-    families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
-    max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
     init: Literal["pytorch", "tikhonov"] = Field(
         "tikhonov", description="tikhonov: FC starts as Tikhonov inverses (initialisation.py); pytorch: the paper's")
-    resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
     c1: int = 8
     c2: int = 4
     c3: int = 16
@@ -58,8 +43,6 @@ class TrainConfig(BaseModel):
     c5: int = 128
     rho0: float = 0.05
     rho1: float = 0.05
-    num_threads: Optional[int] = None
-    keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
 
 
 def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | None = None, *,
@@ -81,8 +64,7 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         raise ReconstructorError("DERnet reconstructs 2D grids (Nz = 1)")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         matrix = system_matrix.matrix
-        data = SimulatedPairs(matrix, shape, PairsRecipe(cfg.samples, cfg.val_samples, cfg.snr_min, cfg.snr_max,
-                                                         tuple(cfg.families), cfg.seed, cfg.resample_phantoms))
+        data = SimulatedPairs(matrix, shape, cfg.pairs_recipe())
         hp = DERnetHyperParams(num_rows=system_matrix.num_rows, grid=(shape[1], shape[0]), c1=cfg.c1, c2=cfg.c2,
                                c3=cfg.c3, c4=cfg.c4, c5=cfg.c5, rho0=cfg.rho0, rho1=cfg.rho1)
         net = DERnet(hp)

@@ -14,7 +14,6 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
-from mpirecon.learning.weights import WeightsError, error_line, load_weights
 from mpirecon.operator import operator_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
@@ -45,16 +44,11 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
     TrainSettings = ADMMNetTrainConfig
 
     def _load_weights(self, weights) -> None:
-        try:
-            state, meta = load_weights(weights, KIND)
+        def build(meta):
             self.hp = hyperparameters_of_weights(meta)
-            net = ADMMNet(self.hp)
-            net.load_state_dict(state, strict=True)
-            self._read_calibration(meta)
-        except WeightsError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            raise WeightsError(f"{weights}: ADMM-Net weights are inconsistent: {error_line(exc)}") from None
+            return ADMMNet(self.hp)
+
+        net, _ = self._read_trained_weights(weights, KIND, "ADMM-Net", build)
         self.device = torch.device(self.config.device)
         self.tdtype = getattr(torch, self.config.dtype)
         self.net = net.to(self.device, self.tdtype).eval()

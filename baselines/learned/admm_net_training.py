@@ -16,39 +16,29 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.errors import ReconstructorError
 from mpirecon.learning.calibration import calibration_metadata
-from mpirecon.learning.data import PairsRecipe, SimulatedPairs, calibration_row_noise
+from mpirecon.learning.data import PairsTrainConfig, SimulatedPairs, calibration_row_noise
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.operator import operator_for
 from mpirecon.provenance import versions
-from mpirecon.simulation.datasets import DEFAULT_FAMILIES
 
 from .admm_net_model import ADMMNet, ADMMNetHyperParams, Factors, predict
 
 KIND = "admm_net"
 
 
-class ADMMNetTrainConfig(BaseModel):
+class ADMMNetTrainConfig(PairsTrainConfig):
     """Training recipe of ADMM-Net (defaults = the documented recipe)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     samples: int = Field(32000, ge=1, description="training phantoms")
     val_samples: int = Field(2000, ge=1, description="validation phantoms")
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0, description="Adam learning rate (cosine decay to 2% of it)")
-    snr_min: float = Field(20.0, description="lowest training SNR (dB)")
-    snr_max: float = Field(40.0, description="highest training SNR (dB)")
-    seed: int = 0
-    device: str = "cpu"
-    families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
-    max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
-    resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
     operator_noise: float = Field(1.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
                                                          "the calibration's per-row noise (/calibration/snr); 0: exact A")
     stages: int = Field(10, ge=1, le=100, description="unrolled ADMM stages K")
@@ -56,8 +46,6 @@ class ADMMNetTrainConfig(BaseModel):
     layers: int = Field(3, ge=2, description="3x3 convolutions per CNN")
     shared: bool = Field(False, description="one CNN shared by all stages")
     rho0: float = Field(0.1, gt=0, description="initial ADMM penalty (relative to ||A||_F^2/P)")
-    num_threads: Optional[int] = None
-    keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
 
 
 def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainConfig | None = None, *,
@@ -77,9 +65,7 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
     if len(shape) != 2:
         raise ReconstructorError("admm_net: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
-        data = SimulatedPairs(system_matrix.matrix, shape,
-                              PairsRecipe(cfg.samples, cfg.val_samples, cfg.snr_min, cfg.snr_max,
-                                          tuple(cfg.families), cfg.seed, cfg.resample_phantoms, cfg.operator_noise),
+        data = SimulatedPairs(system_matrix.matrix, shape, cfg.pairs_recipe(cfg.operator_noise),
                               row_noise=calibration_row_noise(system_matrix.matrix, system_matrix.snr))
         factors = Factors.from_operator(operator_for(system_matrix, "float64"), torch.float32, session.device)
         hp = ADMMNetHyperParams(image_shape=(int(shape[0]), int(shape[1])), stages=cfg.stages,

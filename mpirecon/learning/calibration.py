@@ -8,11 +8,14 @@ system matrix of another calibration with a one-line error saying which one the 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from mdf_io import Geometry, SystemMatrix
 
 from mpirecon.errors import ReconstructorError
+
+#: what a malformed weights file raises while its model is built and loaded
+_INCONSISTENT = (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError)
 
 
 def calibration_metadata(system_matrix: SystemMatrix) -> dict:
@@ -44,6 +47,23 @@ class TrainedForCalibration:
     _geometry: Optional[Geometry] = None
     trained_fingerprint: str = ""
     meta: dict = {}
+
+    def _read_trained_weights(self, weights, kind: str, label: str, build: Callable[[dict], object]):
+        """(model, metadata) of ``kind`` weights file ``weights``: ``build(metadata)`` makes the
+        model, which then loads the state strictly, and the trained calibration is kept. A file
+        whose metadata or state do not fit raises :class:`WeightsError` naming it and ``label``."""
+        from .weights import WeightsError, error_line, load_weights
+
+        try:
+            state, meta = load_weights(weights, kind)
+            net = build(meta)
+            net.load_state_dict(state, strict=True)
+            self._read_calibration(meta)
+        except WeightsError:
+            raise
+        except _INCONSISTENT as exc:
+            raise WeightsError(f"{weights}: {label} weights are inconsistent: {error_line(exc)}") from None
+        return net, meta
 
     def _read_calibration(self, meta: dict) -> None:
         """Keep the trained geometry and fingerprint of weights metadata ``meta``."""

@@ -14,8 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Optional
+
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from mpirecon.simulation.datasets import DEFAULT_FAMILIES, SignalRecipe, generate_signals
 from mpirecon.simulation.phantoms import mixture
@@ -64,6 +67,34 @@ class PairsRecipe:
         """The validation set's :class:`SignalRecipe` (its own seed, fixed noise)."""
         return SignalRecipe(self.val_samples, (self.snr_min, self.snr_max), tuple(self.families),
                             self.seed + 1_000_003)
+
+
+class PairsTrainConfig(BaseModel):
+    """The recipe fields every method trained on :class:`SimulatedPairs` shares (the training
+    loop reads ``epochs``, ``batch_size``, ``lr``, ``seed``, ``max_minutes``, ``keep_checkpoint``);
+    a method subclasses it, changing defaults and adding its architecture."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = Field(48000, ge=1, description="training phantoms")
+    val_samples: int = Field(6000, ge=1, description="validation phantoms")
+    epochs: int = Field(36, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (cosine decay to 2% of it)")
+    snr_min: float = Field(20.0, description="lowest training SNR (dB)")
+    snr_max: float = Field(40.0, description="highest training SNR (dB)")
+    seed: int = 0
+    device: str = "cpu"
+    families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
+    max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
+    resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
+    num_threads: Optional[int] = None
+    keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
+
+    def pairs_recipe(self, operator_noise: float = 0.0) -> "PairsRecipe":
+        """The :class:`PairsRecipe` of these settings."""
+        return PairsRecipe(self.samples, self.val_samples, self.snr_min, self.snr_max, tuple(self.families),
+                           self.seed, self.resample_phantoms, operator_noise)
 
 
 def calibration_row_noise(matrix: np.ndarray, snr: np.ndarray) -> np.ndarray:
