@@ -9,6 +9,7 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
+from mpirecon.learning.inference import predict_in_batches
 from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
 from mpirecon.refine import noise_adaptive_mu, refine
@@ -87,15 +88,9 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
         return refine(op, spectra, images, mu=mu, iterations=cfg.refine_iterations, tv=cfg.refine_tv)
 
     def _network(self, spectra: np.ndarray) -> np.ndarray:
-        """The network's images (F, P) of spectra (F, R), in batches of ``batch_size``."""
-        out = []
-        dtype = torch.complex64 if self.config.dtype == "float32" else torch.complex128
-        with torch.inference_mode():
-            for i in range(0, spectra.shape[0], self.config.batch_size):
-                b = torch.as_tensor(np.ascontiguousarray(spectra[i:i + self.config.batch_size]), dtype=dtype,
-                                    device=self.device)
-                out.append(predict(self.net, b, self.kappa).float().cpu().numpy())
-        return np.concatenate(out).reshape(spectra.shape[0], -1)
+        """The network's images (F, P) float32 of spectra (F, R), in batches of ``batch_size``."""
+        return predict_in_batches(lambda b: predict(self.net, b, self.kappa), spectra, self.config.batch_size,
+                                  self.config.dtype, self.device, np.float32)
 
     @classmethod
     def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
+from mpirecon.learning.inference import predict_in_batches
 from mpirecon.operator import operator_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
@@ -60,14 +61,8 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
         self.factors = op.memo(key, lambda: Factors.from_operator(op, self.tdtype, self.device))
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
-        out = []
-        ctype = torch.complex64 if self.config.dtype == "float32" else torch.complex128
-        with torch.inference_mode():
-            for i in range(0, spectra.shape[0], self.config.batch_size):
-                b = torch.as_tensor(np.ascontiguousarray(spectra[i:i + self.config.batch_size]), dtype=ctype,
-                                    device=self.device)
-                out.append(predict(self.net, b, self.factors).double().cpu().numpy())
-        return np.concatenate(out).reshape(spectra.shape[0], -1)
+        return predict_in_batches(lambda b: predict(self.net, b, self.factors), spectra, self.config.batch_size,
+                                  self.config.dtype, self.device)
 
     @classmethod
     def train(cls, system_matrix: SystemMatrix, output, settings: dict, *, resume=None,
