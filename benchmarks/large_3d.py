@@ -1,14 +1,18 @@
-"""Classical methods on a simulated 3D calibration (OpenMPI-like: 3 channels, ~5,000 rows).
+"""Classical methods on a simulated 3D calibration (OpenMPI-like: 3 channels, ~5,000 rows), run
+through ``mpirecon run`` as a user would.
 
 Usage: python benchmarks/large_3d.py [--grid 37] [--rows 5000] [--methods pinv kaczmarz ...]
-       [--batch 100] [--dtype float32] [--out result.json]
+       [--batch 100] [--dtype float32] [--set admm_tv.iterations=50] [--keep DIR] [--out result.json]
 
 Simulates a calibration of an N^3 grid with :func:`mpirecon.simulation.scanner.scanner_3d`
-(the strongest ``--frequencies`` frequency bins of 3 channels), keeps the ``--rows`` rows of
-highest SNR (SNR > 1.5), simulates ``--batch`` phantoms of random balls at 30 dB, then runs each
-method in its own process through the normal API (``load_reconstructor(name, sm)``, strategy
-"auto") and reports, as JSON: set-up (bind) seconds, seconds per frame for one frame and in a
-batch, peak memory of the process (VmHWM) and mean PSNR against the truth of the batch.
+(the strongest ``--frequencies`` frequency bins of 3 channels, stored through
+``frequencySelection``) and a measurement of ``--batch`` + 1 phantoms of random balls at 30 dB
+with 10 background frames, both as MDF files. Then, for each method, ``mpirecon run meas.mdf
+--sm sm.mdf --method M --num-used-freqs ROWS --param dtype=...`` runs in its own process under
+``/usr/bin/time -v`` and the report takes, as JSON: set-up seconds (reading the file, selection,
+the method's per-matrix set-up), the first frame alone (single, warm-up included), seconds per
+frame of the other ``--batch`` frames in one batch (all from run's own timing line), the
+process's peak memory (maximum resident set) and mean PSNR of all frames against the truth.
 The machine's other load is not controlled: quote numbers with the command and the load.
 """
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,87 +45,55 @@ def ball_phantoms(n: int, shape: tuple[int, int, int], rng: np.random.Generator)
 
 
 def simulate(args, folder: Path) -> dict:
-    """Simulate calibration + batch into ``folder`` (npy files); return a description."""
-    from mpirecon.selection import selected_system_matrix
-    from mpirecon.simulation.measurement import realistic_signals
+    """Write ``sm.mdf``, ``meas.mdf`` and ``truth.npy`` (F, Nz, Ny, Nx) into ``folder``; return a description."""
+    from mpirecon.simulation.measurement import simulate_spectra, write_time_domain_measurement
     from mpirecon.simulation.scanner import scanner_3d
     from mpirecon.simulation.system_matrix import simulate_calibration
 
     t0 = time.perf_counter()
     scanner = scanner_3d((args.grid,) * 3, max_frequency=args.max_frequency, num_frequencies=args.frequencies)
     sim = simulate_calibration(scanner)
-    sim.raw_frames = None  # not written here; frees one (P, R) array
-    seconds = time.perf_counter() - t0
-    snr = sim.calibration.snr
-    threshold = max(1.5, float(np.sort(snr)[-args.rows - 1])) if snr.size > args.rows else 1.5
-    rng = np.random.default_rng(args.seed)
-    truth = ball_phantoms(args.batch, scanner.grid3[::-1], rng)
-    spectra = realistic_signals(sim, truth, 30.0, rng)
-    sm = selected_system_matrix(sim.calibration, snr_threshold=threshold)
-    keep = np.flatnonzero(snr > threshold)
-    np.save(folder / "matrix.npy", sm.matrix)
-    np.save(folder / "spectra.npy", spectra[:, keep])
+    sim.write(folder / "sm.mdf")
+    truth = ball_phantoms(args.batch + 1, scanner.grid3[::-1], np.random.default_rng(args.seed))
+    meas = simulate_spectra(sim, truth, 30.0, background_frames=10, seed=args.seed)
+    write_time_domain_measurement(folder / "meas.mdf", sim, meas, name="random balls")
     np.save(folder / "truth.npy", truth)
-    np.savez(folder / "rows.npz", period=sm.rows.period, channel=sm.rows.channel,
-             frequency_index=sm.rows.frequency_index, frequencies=sm.frequencies, snr=sm.snr,
-             grid=np.asarray(sm.grid), fov=sm.fov, center=sm.center,
-             receiver=np.asarray([sm.bandwidth, sm.num_sampling_points]))
-    return {"grid": list(sm.grid), "voxels": sm.num_voxels, "rows_simulated": int(snr.size),
-            "rows_selected": sm.num_rows, "snr_threshold": threshold, "simulation_seconds": seconds,
-            "simulation_peak_rss_gb": _peak_gb()}
+    snr = sim.calibration.snr
+    return {"grid": list(sim.calibration.grid), "voxels": int(sim.calibration.num_voxels),
+            "rows_simulated": int(snr.size), "rows_with_snr_above_1.5": int(np.sum(snr > 1.5)),
+            "rows_used": args.rows, "frames": args.batch + 1, "simulation_seconds": time.perf_counter() - t0,
+            "calibration_file_gb": (folder / "sm.mdf").stat().st_size / 2 ** 30}
 
 
-def load(folder: Path):
-    """The selected system matrix, spectra (F, R) and truth (F, Nz, Ny, Nx) saved by :func:`simulate`."""
-    from mdf_io import RowIndex, SystemMatrix
-
-    r = np.load(folder / "rows.npz")
-    sm = SystemMatrix(matrix=np.load(folder / "matrix.npy"),
-                      rows=RowIndex(r["period"], r["channel"], r["frequency_index"]),
-                      frequencies=r["frequencies"], snr=r["snr"], grid=tuple(int(g) for g in r["grid"]),
-                      fov=r["fov"], center=r["center"], bandwidth=float(r["receiver"][0]),
-                      num_sampling_points=int(r["receiver"][1]))
-    return sm, np.load(folder / "spectra.npy"), np.load(folder / "truth.npy")
-
-
-def run_method(name: str, folder: Path, params: dict) -> dict:
-    """Bind ``name`` to the saved calibration and time it (runs inside a worker process)."""
-    from mpirecon import load_reconstructor
+def run_method(name: str, folder: Path, args, params: dict) -> dict:
+    """``mpirecon run`` with ``name`` on the files in ``folder`` under ``/usr/bin/time -v``."""
+    from mdf_io import read_reconstruction
     from mpirecon.metrics import psnr
 
-    sm, spectra, truth = load(folder)
+    out = folder / f"rec_{name}.mdf"
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "mpirecon.cli.main", "run", str(folder / "meas.mdf"),
+           "--sm", str(folder / "sm.mdf"), "--method", name, "--num-used-freqs", str(args.rows),
+           "-o", str(out), "--overwrite"] + [f"--param={k}={v}" for k, v in params.items()]
     t0 = time.perf_counter()
-    recon = load_reconstructor(name, sm, **params)
-    setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    single = recon.reconstruct(spectra[:1]).images
-    t_single = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    batch = recon.reconstruct(spectra).images
-    t_batch = (time.perf_counter() - t0) / spectra.shape[0]
-    return {"parameters": params, "strategy": getattr(recon, "strategy", None) or recon.op.strategy(recon.config.strategy),
-            "setup_s": setup, "single_s_per_frame": t_single, "batch_s_per_frame": t_batch,
-            "batch_frames": int(spectra.shape[0]), "psnr_db": float(np.mean(psnr(batch, truth))),
-            "single_equals_batch_frame0": float(np.abs(single[0] - batch[0]).max() / max(np.abs(batch[0]).max(), 1e-300)),
-            "peak_rss_gb": _peak_gb()}
-
-
-def _peak_gb() -> float:
-    """Peak resident memory of this process (GiB): VmHWM, which, unlike ru_maxrss, is not
-    inherited from the parent across fork/exec; ru_maxrss where /proc is missing."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2 ** 20  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-3:], "command": " ".join(cmd[2:])}
+    timing = re.search(r"set-up ([\d.]+) s .*first frame ([\d.]+) ms .*solve ([\d.]+) ms/frame", proc.stdout)
+    peak_kb = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    images = np.asarray(read_reconstruction(out).images)
+    truth = np.load(folder / "truth.npy")
+    return {"parameters": params, "setup_s": float(timing.group(1)), "single_s": float(timing.group(2)) / 1e3,
+            "batch_s_per_frame": float(timing.group(3)) / 1e3, "batch_frames": args.batch, "wall_s": wall,
+            "peak_rss_gb": int(peak_kb.group(1)) / 2 ** 20,
+            "psnr_db": float(np.mean(psnr(images.reshape(truth.shape), truth))),
+            "command": " ".join(["mpirecon"] + cmd[5:])}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=int, default=37, help="voxels per axis (37 or 19 like OpenMPI)")
-    ap.add_argument("--rows", type=int, default=5000, help="rows kept (highest SNR, SNR > 1.5)")
+    ap.add_argument("--rows", type=int, default=5000, help="rows used (--num-used-freqs: highest SNR)")
     ap.add_argument("--frequencies", type=int, default=1800, help="strongest frequency bins simulated (x3 channels)")
     ap.add_argument("--max-frequency", type=float, default=625e3, help="Hz")
     ap.add_argument("--batch", type=int, default=100)
@@ -130,33 +102,29 @@ def main():
     ap.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                     help="extra parameters, e.g. admm_tv.iterations=50")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", default=None, help="folder for the simulated files (reused when present)")
     ap.add_argument("--out", default=None, help="also write the JSON here")
-    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(run_method(args.worker, Path(args.data), json.loads(args.set[0]))))
-        return
     from mpirecon.provenance import versions as _versions
 
     extra = {}
     for item in args.set:
         key, _, value = item.partition("=")
         method, _, field = key.partition(".")
-        extra.setdefault(method, {})[field] = json.loads(value)
+        extra.setdefault(method, {})[field] = value
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        report = {"command": " ".join(sys.argv), "load_average_start": os.getloadavg(),
-                  "problem": simulate(args, folder), "versions": _versions(), "results": {}}
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = {"command": " ".join(sys.argv), "load_average_start": os.getloadavg(), "versions": _versions(),
+                  "results": {}}
+        problem = folder / "problem.json"
+        if not problem.exists():
+            problem.write_text(json.dumps(simulate(args, folder)))
+        report["problem"] = json.loads(problem.read_text())
         print(json.dumps(report["problem"]), flush=True)
         for name in args.methods:
             params = dict({"dtype": args.dtype}, **extra.get(name, {}))
-            proc = subprocess.run([sys.executable, __file__, "--worker", name, "--data", str(folder),
-                                   "--set", json.dumps(params)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                report["results"][name] = {"error": proc.stderr.strip().splitlines()[-1:]}
-            else:
-                report["results"][name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            report["results"][name] = run_method(name, folder, args, params)
             print(name, json.dumps(report["results"][name]), flush=True)
         report["load_average_end"] = os.getloadavg()
     text = json.dumps(report, indent=1)

@@ -38,6 +38,12 @@ def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
     """Spectra of ``frames`` (acquisition order, 0-based; default all) at full-spectrum
     ``frequency_indices`` (default all available), complex128 (n, J, C, k). ``progress(done,
     total)`` is called after each block of frequencies read (see :func:`_read_subset`)."""
+    return as_complex128(_stored_spectra(mdf, frames, frequency_indices, progress))
+
+
+def _stored_spectra(mdf, frames, frequency_indices, progress) -> np.ndarray:
+    """:func:`read_spectra` in the file's own precision (stored frequency-domain data: their
+    dtype, real/imaginary compounds included; time-domain data: complex128), checked finite."""
     lay = mdf.layout
     if lay.compression is not None:
         raise MDFNotSupportedError(mdf.path, "/measurement/isSparsityTransformed",
@@ -57,7 +63,7 @@ def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
     f = mdf.h5
     ds = _h5.require(f, DATA)
     if lay.fourier:
-        out = _complex(_read_subset(f, ds, stored, kpos, lay.fast_frame_axis, progress))
+        out = _read_subset(f, ds, stored, kpos, lay.fast_frame_axis, progress)
     else:
         raw = _read_subset(f, ds, stored, None, lay.fast_frame_axis).astype(np.float64)
         dcf = mdf.header.acquisition.receiver.data_conversion_factor
@@ -68,22 +74,56 @@ def read_spectra(mdf, frames: Optional[Sequence[int]] = None,
             raw = raw * dcf[None, None, :, 0, None] + dcf[None, None, :, 1, None]
         spectra = np.fft.rfft(raw, axis=-1)
         out = spectra if kpos is None else spectra[..., np.asarray(frequency_indices, np.int64).ravel()]
-    _h5.check_finite(mdf.path, DATA, out)
+    _h5.check_finite(mdf.path, DATA, out if not out.dtype.names else out["r"])
+    if out.dtype.names:
+        _h5.check_finite(mdf.path, DATA, out["i"])
     return out
 
 
 def read_rows(mdf, frames, rows: RowIndex, progress: Optional[Progress] = None) -> np.ndarray:
     """Spectra of ``frames`` (acquisition order) at ``rows``: complex128 (n, R), reading only
     the frequencies the rows need."""
+    frames = np.asarray(frames, dtype=np.int64).ravel()
+    return read_rows_into(mdf, frames, rows, np.empty((frames.size, len(rows)), np.complex128), progress)
+
+
+def read_rows_into(mdf, frames, rows: RowIndex, out: np.ndarray, progress: Optional[Progress] = None) -> np.ndarray:
+    """:func:`read_rows` written into ``out`` (n, R) complex128 (e.g. the transposed view of an
+    (R, n) matrix), one chunk-aligned block of frequencies at a time: memory is ``out`` and one
+    block (about :data:`READ_BLOCK_BYTES`), whatever the file's size, channels or precision."""
+    if out.shape[0] == 0:
+        return out
     k_needed = np.unique(rows.frequency_index)
     kmap = np.searchsorted(k_needed, rows.frequency_index)
-    return read_spectra(mdf, frames, k_needed, progress)[:, rows.period, rows.channel, kmap]
+    lay = mdf.layout
+    if not lay.fourier:  # time-domain data: the FFT needs whole frames, no frequency blocks
+        out[...] = as_complex128(_stored_spectra(mdf, frames, k_needed, None)[:, rows.period, rows.channel, kmap])
+        return out
+    kpos = positions_in(mdf, k_needed)
+    order = np.argsort(kpos, kind="stable")
+    slot = np.full(k_needed.size, -1)
+    done = 0
+    for group in _frequency_blocks(_h5.require(mdf.h5, DATA), kpos[order], lay.fast_frame_axis):
+        members = order[done:done + group.size]  # indices into k_needed, in stored order
+        done += group.size
+        slot[:] = -1
+        slot[members] = np.arange(members.size)
+        sel = np.flatnonzero(slot[kmap] >= 0)
+        part = _stored_spectra(mdf, frames, k_needed[members], None)
+        out[:, sel] = as_complex128(part[:, rows.period[sel], rows.channel[sel], slot[kmap[sel]]])  # block-sized
+        if progress is not None:
+            progress(done, k_needed.size)
+    return out
 
 
-def _complex(raw: np.ndarray) -> np.ndarray:
+def as_complex128(raw: np.ndarray) -> np.ndarray:
+    """Stored spectra (complex, or a real/imaginary compound) as complex128."""
+    out = np.empty(raw.shape, np.complex128)
     if raw.dtype.names:
-        return raw["r"].astype(np.float64) + 1j * raw["i"].astype(np.float64)
-    return raw.astype(np.complex128)
+        out.real, out.imag = raw["r"], raw["i"]
+    else:
+        out[...] = raw
+    return out
 
 
 def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], fast: bool,
@@ -120,11 +160,14 @@ def _read_subset(f, ds, stored_frames: np.ndarray, kpos: Optional[np.ndarray], f
         if kpos.size != uk.size or np.any(kpos != uk):  # repeated or unordered positions
             block = block[..., inv_k, :] if fast else block[..., inv_k]
     else:
-        block = _h5.read(f, DATA, ds, np.s_[..., unique_frames] if fast else np.s_[unique_frames])
-        if kpos is not None:
+        every = slice(None) if unique_frames.size == n_total else unique_frames  # a slice reads without a point list
+        block = _h5.read(f, DATA, ds, np.s_[..., every] if fast else np.s_[every])
+        if kpos is not None and not (kpos.size == k_total and np.all(kpos == np.arange(k_total))):
             block = block[:, :, kpos, :] if fast else block[..., kpos]
     if fast:
         block = np.moveaxis(block, -1, 0)
+    if unique_frames.size == stored_frames.size and np.all(np.diff(stored_frames) > 0):
+        return block  # frames already in order, each once: no reordering copy
     out = np.empty_like(block)
     out[frame_order] = block[inv_f]
     return out
@@ -161,7 +204,7 @@ def read_compressed_rows(mdf, rows: RowIndex, progress: Optional[Progress] = Non
     stored = _h5.shape_of(mdf.h5, DATA, _h5.require(mdf.h5, DATA))[-1]
     k_needed = np.unique(rows.frequency_index)
     kpos = positions_in(mdf, k_needed)
-    block = _complex(_read_subset(mdf.h5, _h5.require(mdf.h5, DATA), np.arange(stored), kpos, True, progress))
+    block = as_complex128(_read_subset(mdf.h5, _h5.require(mdf.h5, DATA), np.arange(stored), kpos, True, progress))
     _h5.check_finite(mdf.path, DATA, block)
     kmap = np.searchsorted(k_needed, rows.frequency_index)
     flat = block[:, rows.period, rows.channel, kmap]  # (B + E, R)

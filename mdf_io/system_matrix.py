@@ -9,8 +9,7 @@ from .containers import SystemMatrix
 from .errors import MDFFormatError, reading
 from .file import opened
 from .geometry import RowIndex
-from .measurement import minus_background
-from .spectra import positions_in, read_compressed_rows
+from .spectra import positions_in, read_compressed_rows, read_rows, read_rows_into
 
 
 def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None,
@@ -41,17 +40,16 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         if lay.compression is not None:  # expanded from its kept transform coefficients
             rows_full, background = read_compressed_rows(mdf, wanted, progress)
-            flat = np.concatenate([rows_full.T, background])
-            bgf = np.arange(background.shape[0])
-            fg = np.arange(rows_full.shape[1])
+            matrix = np.ascontiguousarray(rows_full)  # (R, P)
         else:
             fg = np.flatnonzero(~lay.is_background_frame)
             bgf = np.flatnonzero(lay.is_background_frame)
-            flat = mdf.read_rows(np.concatenate([fg, bgf]), wanted, progress)  # (n, R)
-        matrix = flat[: fg.size]
+            matrix = np.empty((len(wanted), fg.size), np.complex128)  # (R, P), filled block by block
+            read_rows_into(mdf, fg, wanted, matrix.T, progress)
+            background = read_rows(mdf, bgf, wanted)  # (E, R)
         corrected = lay.background_corrected
-        if subtract_background and bgf.size and not corrected:
-            matrix = minus_background(matrix, flat[fg.size:])
+        if subtract_background and background.shape[0] and not corrected:
+            matrix -= background.mean(axis=0)[:, None]  # in place: the voxel frames minus the mean empty frame
             corrected = True
         snr_full = mdf.snr()
         if snr_full is None:
@@ -59,7 +57,7 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
         else:
             snr = snr_full[wanted.period, wanted.channel, positions_in(mdf, wanted.frequency_index)]
         rx = header.acquisition.receiver
-        return SystemMatrix(matrix=np.ascontiguousarray(matrix.T), rows=wanted,
+        return SystemMatrix(matrix=matrix, rows=wanted,
                             frequencies=mdf.frequencies[wanted.frequency_index], snr=snr,
                             grid=grid, fov=np.array(cal.field_of_view),
                             center=np.array(cal.field_of_view_center), bandwidth=rx.bandwidth,

@@ -238,6 +238,9 @@ def _evaluate(name: str, cfg: BenchConfig, sm_sel, test, val) -> tuple[dict, np.
              "test_samples": int(test_sig.shape[0]),
              "nrmse": metrics.summarize(metrics.nrmse(res.images, test_img)),
              "psnr": metrics.summarize(psnrs), "ssim": metrics.summarize(ssims),
+             # per test sample, in test-split order: methods capped to fewer samples (DIP) are compared
+             # with the others on the same first samples (benchmarks/paper_tables.py)
+             "samples": {"psnr": np.round(psnrs, 4).tolist(), "ssim": np.round(ssims, 5).tolist()},
              "psnr_by_family": by_family(psnrs, test_fam), "ssim_by_family": by_family(ssims, test_fam),
              "seconds_per_frame_batch": per_frame, "seconds_single_frame": single,
              "tuning_seconds": tuning_seconds}

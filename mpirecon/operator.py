@@ -23,8 +23,8 @@ form whose cost follows the data; :meth:`SystemOperator.strategy` picks one per 
 * larger P: ADMM x-updates through the Woodbury identity on a 2R x 2R system
   (:class:`mpirecon.xupdate.WoodburyXUpdate`, TV via the DCT), CGNR matrix-free, pinv from the
   2R x 2R Gram AAᵀ.
-* Kaczmarz follows the rows: the whole R x R sweep matrix for R <= :data:`KACZMARZ_WHOLE_MAX_ROWS`,
-  blocks of rows otherwise (:mod:`baselines.kaczmarz`).
+* Kaczmarz follows the rows: blocks of rows through BLAS on numpy; on torch the whole R x R sweep
+  matrix for R <= :data:`KACZMARZ_WHOLE_MAX_ROWS`, blocks beyond (:mod:`baselines.kaczmarz`).
 
 ``strategy="dense"``/``"large"`` (a solver parameter) overrides the choice, e.g. for tests.
 """

@@ -133,6 +133,8 @@ def test_bench_both_protocols_labels_and_reproducible(files):
             best = max(kac["tuning"], key=lambda t: t["val_psnr"])
             assert kac["parameters"]["lam"] == best["params"]["lam"]  # the tuned value is the one used
             assert level["ppmpi@own"]["weights"] == "den_bench.pt"
+            samples = kac["samples"]["psnr"]  # per-sample values, in test order, summarised by "psnr"
+            assert len(samples) == 6 and abs(sum(samples) / 6 - kac["psnr"]["mean"]) < 1e-3
     assert res["protocols"]["paper"]["30"]["pinv"]["psnr"]["mean"] > res["protocols"]["paper"]["20"]["pinv"]["psnr"]["mean"]
     assert "ppmpi@own" in (out / "results.md").read_text()
     for name in ("examples_paper.png", "psnr_vs_snr_realistic.png"):
