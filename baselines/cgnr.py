@@ -2,7 +2,8 @@
 
 Dense strategy (P small): the P x P matrix AᵀA + λI is formed once and each iteration is one
 product with it. Large strategy: matrix-free, ``q = Aᵀ(A p) + λp`` (two products with the
-2R x P operator per iteration, no P x P matrix). Same iterates up to rounding.
+2R x P operator per iteration, no P x P matrix; for a few frames both in one pass over the
+operator's rows, :meth:`mpirecon.operator.SystemOperator.normal_apply`). Same iterates up to rounding.
 ``iterations="auto"``: each frame's CG stops at the first iterate whose data misfit reaches the
 noise energy (discrepancy principle, :mod:`mpirecon.autoreg`); stopped frames stay frozen.
 """
@@ -49,7 +50,7 @@ class CGNR(Reconstructor):
         """(AᵀA + λI) p for voxel columns (P, F)."""
         if self.strategy == "dense":
             return self.normal @ p
-        return self.op.adjoint(self.op.forward(p)) + self.config.lam * p
+        return self.op.normal_apply(p) + self.config.lam * p
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config

@@ -71,19 +71,22 @@ class Kaczmarz(Reconstructor):
         block = r if self.strategy == "dense" else min(cfg.block_rows, r)
 
         def row_blocks():  # per (matrix, dtype, row order, blocks): shared by every lambda
-            a = (system_matrix.matrix / self.scale)[self.order].astype(cdtype)
             spans = [(i, min(i + block, r)) for i in range(0, r, block)]
+            rows = [self._rows(system_matrix.matrix, i0, i1, cdtype) for i0, i1 in spans]  # block by block
             if self.blas:  # Fortran order: the BLAS calls read the blocks without copies
-                return [(i0, i1, np.asfortranarray(a[i0:i1]), None,
-                         np.asfortranarray(a[i0:i1] @ a[i0:i1].conj().T)) for i0, i1 in spans]
-            ah = op.backend(np.ascontiguousarray(a.conj().T)) if self.strategy == "dense" else None
-            return [(i0, i1, op.backend(a[i0:i1]), ah, op.backend(np.tril(a[i0:i1] @ a[i0:i1].conj().T)))
-                    for i0, i1 in spans]
+                return [(i0, i1, np.asfortranarray(a), None, np.asfortranarray(a @ a.conj().T))
+                        for (i0, i1), a in zip(spans, rows)]
+            ah = op.backend(np.ascontiguousarray(np.concatenate(rows).conj().T)) if self.strategy == "dense" else None
+            return [(i0, i1, op.backend(a), ah, op.backend(np.tril(a @ a.conj().T))) for (i0, i1), a in zip(spans, rows)]
 
         key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block)
         self.row_blocks = op.memo(key, row_blocks)
         self.num_voxels = system_matrix.num_voxels
         self.blocks = None if is_auto(cfg.lam) else self._blocks(cfg.lam)
+
+    def _rows(self, matrix, i0: int, i1: int, cdtype) -> np.ndarray:
+        """Rows ``i0:i1`` of the visiting order of ``matrix`` (R, P), scaled, in ``cdtype``."""
+        return (matrix[self.order[i0:i1]] / self.scale).astype(cdtype, copy=False)
 
     def _blocks(self, lam: float) -> list:
         """(first row, end row, rows A_k, A_kᴴ or None, tril(A_k A_kᴴ) + λI) of every row block."""

@@ -13,8 +13,9 @@ from .spectra import positions_in, read_compressed_rows, read_rows, read_rows_in
 
 
 def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None,
-                       frequency_indices=None, subtract_background: bool = True, progress=None) -> SystemMatrix:
-    """Read a calibration file as a :class:`SystemMatrix` (R x P complex128).
+                       frequency_indices=None, subtract_background: bool = True, progress=None,
+                       dtype=np.complex128) -> SystemMatrix:
+    """Read a calibration file as a :class:`SystemMatrix` (R x P complex128, or ``dtype``).
 
     Args:
         source: MDF v2 calibration file (``/calibration`` and ``/measurement`` groups): a path,
@@ -28,6 +29,8 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
             corrected, subtract their mean from every voxel frame (MDF guidance).
         progress: ``progress(done, total)`` called as blocks of the selected frequencies are read
             (memory stays that of the selected matrix, whatever the file's size).
+        dtype: complex128 (default) or complex64, e.g. for solvers working in float32 on a large
+            calibration (half the memory; the background is subtracted in complex128 first).
     """
     with reading(getattr(source, "path", source)), opened(source) as mdf:
         path = mdf.path
@@ -40,16 +43,16 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
         wanted = mdf.wanted_rows(rows, channels, frequency_indices)
         if lay.compression is not None:  # expanded from its kept transform coefficients
             rows_full, background = read_compressed_rows(mdf, wanted, progress)
-            matrix = np.ascontiguousarray(rows_full)  # (R, P)
+            matrix = np.ascontiguousarray(rows_full, dtype=dtype)  # (R, P)
         else:
             fg = np.flatnonzero(~lay.is_background_frame)
             bgf = np.flatnonzero(lay.is_background_frame)
-            matrix = np.empty((len(wanted), fg.size), np.complex128)  # (R, P), filled block by block
+            matrix = np.empty((len(wanted), fg.size), dtype)  # (R, P), filled block by block
             read_rows_into(mdf, fg, wanted, matrix.T, progress)
             background = read_rows(mdf, bgf, wanted)  # (E, R)
         corrected = lay.background_corrected
         if subtract_background and background.shape[0] and not corrected:
-            matrix -= background.mean(axis=0)[:, None]  # in place: the voxel frames minus the mean empty frame
+            matrix -= background.mean(axis=0)[:, None].astype(matrix.dtype)  # in place: minus the mean empty frame
             corrected = True
         snr_full = mdf.snr()
         if snr_full is None:

@@ -21,7 +21,7 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
                        min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
                        receive_channels: Optional[Sequence[int]] = None,
                        subtract_background: bool = True, num_used_freqs: Optional[int] = None,
-                       slice: Optional[str] = None, progress: bool = False) -> SystemMatrix:
+                       slice: Optional[str] = None, progress: bool = False, dtype=np.complex128) -> SystemMatrix:
     """Read calibration ``path`` keeping only rows that pass the frequency selection.
 
     The selection is computed from ``/calibration/snr`` before any matrix data are read, so
@@ -31,7 +31,8 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     also x/y) keeps one voxel slice of a 3D calibration (:meth:`mdf_io.SystemMatrix.take_slice`),
     e.g. to apply a 2D method to 3D data as the DERnet paper did with OpenMPI's tenth z slice.
     ``progress``: a progress bar on stderr while the selected frequencies are read (in blocks),
-    for selections of more than :data:`PROGRESS_MIN_BYTES`.
+    for selections of more than :data:`PROGRESS_MIN_BYTES`. ``dtype``: complex128, or complex64 for
+    float32 solvers on large calibrations (half the memory).
     """
     crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
                              None if receive_channels is None else tuple(int(c) for c in receive_channels),
@@ -45,7 +46,7 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
                 bar.total = max(total, 1)
                 bar.update(done - bar.done)
             sm = read_system_matrix(mdf, rows=rows, subtract_background=subtract_background,
-                                    progress=report if progress else None)
+                                    progress=report if progress else None, dtype=dtype)
     sm.selection = dict(crit.as_dict(), num_rows=len(rows), num_rows_total=int(total))
     if slice is not None:
         sm = sm.take_slice(*parse_slice(slice))

@@ -43,6 +43,10 @@ from .linalg import symmetric_eig
 DENSE_MAX_VOXELS = 8192
 #: largest P for pinv's full SVD (its cost, ~2R·P² with a large constant, dominates above)
 SVD_MAX_VOXELS = 4096
+#: bytes of one row block of :meth:`SystemOperator.normal_apply` (a few MiB: stays in cache)
+NORMAL_BLOCK_BYTES = 4 * 2 ** 20
+#: most frames for which :meth:`SystemOperator.normal_apply` goes by row blocks (more are compute-bound)
+NORMAL_BLOCK_MAX_FRAMES = 4
 #: largest R for the whole-matrix Kaczmarz sweep (an R x R complex128 matrix: 256 MiB)
 KACZMARZ_WHOLE_MAX_ROWS = 4096
 STRATEGIES = ("auto", "dense", "large")
@@ -102,9 +106,13 @@ class SystemOperator:
     @property
     def A(self):
         """The stacked, scaled real matrix (2R, P) (see the class docstring), built once."""
-        m = self.system_matrix.matrix
-        return self.memo("A", lambda: self.backend(
-            (np.concatenate([m.real, m.imag], axis=0) / self.scale).astype(self.dtype)))
+        def build():  # written in place: no full-size temporaries beside the result
+            m = self.system_matrix.matrix
+            a = np.empty((2 * m.shape[0], m.shape[1]), self.dtype)
+            np.divide(m.real, self.scale, out=a[: m.shape[0]], casting="unsafe")
+            np.divide(m.imag, self.scale, out=a[m.shape[0]:], casting="unsafe")
+            return self.backend(a)
+        return self.memo("A", build)
 
     # -- arrays ---------------------------------------------------------------------------------
     @property
@@ -145,6 +153,21 @@ class SystemOperator:
     def adjoint(self, y):
         """Aᵀ y: stacked data (2R, F) -> voxels (P, F)."""
         return self.A.T @ y
+
+    def normal_apply(self, x):
+        """AᵀA x for voxel columns (P, F) without forming AᵀA. For a few frames on the CPU the rows
+        of A are taken in blocks of about :data:`NORMAL_BLOCK_BYTES` whose two products run while
+        the block is in cache: one pass over A from memory instead of two (a single frame on a
+        large matrix is memory-bound). Otherwise ``Aᵀ(A x)``."""
+        a = self.A
+        rows = max(8, NORMAL_BLOCK_BYTES // max(a.shape[1] * a.dtype.itemsize, 1)) if self.on_cpu else a.shape[0]
+        if x.shape[1] > NORMAL_BLOCK_MAX_FRAMES or rows >= a.shape[0]:
+            return a.T @ (a @ x)
+        out = np.zeros((a.shape[1], x.shape[1]), dtype=np.result_type(a, x))
+        for i in range(0, a.shape[0], rows):
+            block = a[i:i + rows]
+            out += block.T @ (block @ x)
+        return out
 
     def normal_matrix(self):
         """AᵀA (P, P), computed once."""

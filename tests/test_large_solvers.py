@@ -138,3 +138,27 @@ def test_auto_strategy_follows_the_shape(small3d, monkeypatch):
         op.strategy("bogus")
     with pytest.raises(Exception, match="strategy"):
         load_reconstructor("cgnr", sm, strategy="bogus")
+
+
+def test_normal_apply_by_row_blocks_equals_the_two_products(small3d, monkeypatch):
+    sm, _ = small3d
+    op = operator_for(sm)
+    x = np.random.default_rng(5).normal(size=(60, 2))
+    monkeypatch.setattr(operator_module, "NORMAL_BLOCK_BYTES", 8 * 60 * 3)  # 8-row blocks (40 rows)
+    np.testing.assert_allclose(op.normal_apply(x), op.A.T @ (op.A @ x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op.normal_apply(np.tile(x, 4)), np.tile(op.A.T @ (op.A @ x), 4), rtol=1e-12)
+
+
+def test_float32_calibration_reading_halves_the_matrix(tmp_path):
+    from mdf_io import write_system_matrix
+    from mpirecon.loading import load_system_matrix
+    rng = np.random.default_rng(6)
+    m = rng.normal(size=(12, 30)) + 1j * rng.normal(size=(12, 30))
+    write_system_matrix(tmp_path / "sm.mdf", SystemMatrix.from_arrays(m, grid=(5, 3, 2)))
+    full = load_system_matrix(tmp_path / "sm.mdf", snr_threshold=None)
+    half = load_system_matrix(tmp_path / "sm.mdf", snr_threshold=None, dtype=np.complex64)
+    assert full.matrix.dtype == np.complex128 and half.matrix.dtype == np.complex64
+    np.testing.assert_allclose(half.matrix, full.matrix, rtol=1e-6)
+    a64 = load_reconstructor("kaczmarz", full, dtype="float32").reconstruct(m.sum(axis=1)[None]).images
+    a32 = load_reconstructor("kaczmarz", half, dtype="float32").reconstruct(m.sum(axis=1)[None]).images
+    np.testing.assert_allclose(a32, a64, rtol=1e-4, atol=1e-5 * np.abs(a64).max())

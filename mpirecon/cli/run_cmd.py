@@ -76,9 +76,12 @@ def run(args) -> int:
             trained = recon.geometry.selection if recon.geometry is not None else {}
             threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
         print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
+        # a method asked to work in float32 gets the calibration in complex64: half the memory
+        matrix_dtype = np.complex64 if params.get("dtype") == "float32" else np.complex128
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
                                 max_frequency=args.max_freq, receive_channels=args.channels,
-                                num_used_freqs=args.num_used_freqs, slice=args.slice, progress=True)
+                                num_used_freqs=args.num_used_freqs, slice=args.slice, progress=True,
+                                dtype=matrix_dtype)
         print(f"  {sm.num_rows} of {sm.selection.get('num_rows_total')} rows kept, grid {sm.grid}", file=sys.stderr)
         sm = transfer_corrected_calibration(args, sm)
         recon.bind(weighting.weighted(sm))
