@@ -139,3 +139,19 @@ def test_dip_after_an_inference_only_method_on_the_same_matrix(small_sm, problem
     load_reconstructor("ppmpi", small_sm).reconstruct(b)
     res = load_reconstructor("dip", small_sm, iterations=5, stopping="none", **FAST).reconstruct(b)
     assert res.images.shape == (3,) + small_sm.image_shape
+
+
+def test_tv_term_gives_flatter_images_and_keeps_the_stop(small_sm, problem):
+    b, sigma = problem
+    kw = dict(iterations=200, stopping="none", **FAST)
+    plain = load_reconstructor("dip", small_sm, **kw).reconstruct(b).images
+    tv = load_reconstructor("dip", small_sm, tv=0.05, **kw).reconstruct(b).images
+
+    def total_variation(img):
+        return np.abs(np.diff(img, axis=1)).sum() + np.abs(np.diff(img, axis=2)).sum()
+
+    assert total_variation(tv) < total_variation(plain)
+    stopped = load_reconstructor("dip", small_sm, iterations=3000, tau=1.5, misfit="noise", tv=1e-4,
+                                 **FAST).reconstruct(b, noise=sigma)
+    target = 1.5 ** 2 * np.sum(sigma ** 2, axis=1)
+    assert np.all(residual(small_sm, stopped.images, b) <= 1.001 * target)  # the stop still sees ||Ax - b||²

@@ -17,6 +17,10 @@ error of a noisy calibration; GCV alone without a noise estimate). ``misfit="noi
 noise energy alone; then without a noise estimate every frame runs all iterations (a warning
 says so, and the result's ``extra`` records it).
 
+``tv > 0`` adds an isotropic total-variation term to the fit (DIP-TV, as in Dittmer et al.
+2020): ``½||A f_θ(z) - b/s||² + μ TV(f_θ(z))``, μ in the units of ADMM-TV's ``mu``; the stop
+still compares the data misfit alone with its target.
+
 Frames are fitted together, each with its own generator (:mod:`.dip_generator`: grouped
 convolutions over one flat parameter tensor); a stopped frame leaves the batch. The extra of
 a result holds the iterations each frame used.
@@ -29,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 
 from mdf_io import SystemMatrix
@@ -60,6 +65,11 @@ class DIPConfig(ReconstructorConfig):
         "noise+gcv", description="the expected misfit the stop aims at: 'noise', the noise estimate alone; "
                                  "'noise+gcv', never below the misfit GCV sees (model error of a noisy "
                                  "calibration, which the noise level does not count; GCV alone without an estimate)")
+    tv: float = Field(1e-4, ge=0, description="weight μ of an isotropic total-variation term added to the fit "
+                                           "(DIP-TV: min ½||Ax - b/s||² + μ TV(x), the units of ADMM-TV's mu); 0: plain "
+                                           "DIP. 1e-4 vs 0 on the realistic validation split (12 phantoms per SNR): "
+                                           "18.38/19.62/18.55/20.48 vs 17.45/19.32/18.26/19.79 dB at 20/25/30/35 dB; "
+                                           "3e-4 and 1e-3 were worse")
     batch_frames: int = Field(64, ge=1, description="frames fitted together in one batch")
     progress: bool = Field(True, description="report progress on stderr")
     threads: int = Field(1, ge=0, description="torch CPU threads during the fit, restored afterwards (the small "
@@ -141,6 +151,7 @@ class DeepImagePrior(Reconstructor):
             for it in range(cfg.iterations):
                 x = self.net.forward(opt.theta, z)
                 res = ((x @ a.T - y) ** 2).sum(dim=1)
+                loss = res + 2 * cfg.tv * _total_variation(x, self.net.image_shape) if cfg.tv > 0 else res
                 keep = None
                 if tgt is not None:
                     done = res.detach() <= tgt
@@ -151,7 +162,7 @@ class DeepImagePrior(Reconstructor):
                 if keep is not None and not bool(keep.any()):
                     active = active[:0]
                     break
-                (res.sum() if keep is None else res[keep].sum()).backward()
+                (loss.sum() if keep is None else loss[keep].sum()).backward()
                 if keep is not None:
                     opt.keep(keep)
                     active, z, y, tgt = active[keep], z[keep], y[keep], tgt[keep]
@@ -163,6 +174,14 @@ class DeepImagePrior(Reconstructor):
                 with torch.no_grad():
                     out[active] = self.net.forward(opt.theta, z)
         return out.cpu().numpy().astype(np.float64), used
+
+
+def _total_variation(x, image_shape) -> torch.Tensor:
+    """Isotropic total variation (F,) of images x (F, Ny*Nx), forward differences, Neumann border."""
+    img = x.reshape((x.shape[0],) + tuple(image_shape))
+    dy = F.pad(img[:, 1:] - img[:, :-1], (0, 0, 0, 1))
+    dx = F.pad(img[:, :, 1:] - img[:, :, :-1], (0, 1))
+    return torch.sqrt(dx ** 2 + dy ** 2 + 1e-12).sum(dim=(1, 2))
 
 
 @contextlib.contextmanager
