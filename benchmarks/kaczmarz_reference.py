@@ -94,9 +94,9 @@ def main():
         sm, spectra, problem = default_2d(args.frames, args.two_d_rows)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            args.batch = args.frames
+            args.batch = args.frames - 1  # simulate() writes batch + 1 frames
             problem = large_3d.simulate(args, Path(tmp))
-            sm, spectra, _ = large_3d.load(Path(tmp))
+            sm, spectra, _ = large_3d.load(Path(tmp), args.rows)
     sm.matrix = sm.matrix.astype(np.complex128)
     spectra = np.asarray(spectra, dtype=np.complex128)  # the reference works in b's precision
     scale = matrix_scale(sm.matrix)

@@ -65,6 +65,15 @@ def simulate(args, folder: Path) -> dict:
             "calibration_file_gb": (folder / "sm.mdf").stat().st_size / 2 ** 30}
 
 
+def load(folder: Path, rows: int):
+    """The calibration (its ``rows`` rows of highest SNR, SNR > 1.5), the measurement's spectra
+    (F, R) and the truth (F, Nz, Ny, Nx) written by :func:`simulate`, read as ``mpirecon run`` does."""
+    from mpirecon.loading import load_measurement_for, load_system_matrix
+
+    sm = load_system_matrix(folder / "sm.mdf", num_used_freqs=rows)
+    return sm, load_measurement_for(folder / "meas.mdf", sm).data, np.load(folder / "truth.npy")
+
+
 def run_method(name: str, folder: Path, args, params: dict) -> dict:
     """``mpirecon run`` with ``name`` on the files in ``folder`` under ``/usr/bin/time -v``."""
     from mdf_io import read_reconstruction
