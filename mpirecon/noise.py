@@ -61,7 +61,16 @@ def from_background(background: np.ndarray, subtracted: bool = True) -> Optional
 
 
 def from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
-    """Noise from ``/calibration/snr`` (row RMS over voxels / SNR); None without finite SNRs."""
+    """Noise from ``/calibration/snr`` (row RMS over voxels / SNR); None without finite SNRs.
+    Computed once per matrix (kept in its ``cache``: a pass over the matrix per frame costs more
+    than a small solve)."""
+    key = "mpirecon.noise.from_calibration"
+    if key not in system_matrix.cache:
+        system_matrix.cache[key] = _from_calibration(system_matrix)
+    return system_matrix.cache[key]
+
+
+def _from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
     snr = np.asarray(system_matrix.snr, np.float64)
     if not np.all(np.isfinite(snr)) or np.any(snr <= 0):
         return None

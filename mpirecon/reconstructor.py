@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mdf_io import GeneralInfo, Geometry, Measurement, Reconstruction, SystemMatrix
 
 from .errors import ReconstructorError
-from .noise import NoiseEstimate, estimate_noise, from_calibration
+from .noise import NoiseEstimate, estimate_noise
 
 
 class ReconstructorConfig(BaseModel):
@@ -151,7 +151,6 @@ class Reconstructor(ABC):
         self.system_matrix: Optional[SystemMatrix] = None
         self.geometry: Optional[Geometry] = None
         self.noise: Optional[NoiseEstimate] = None
-        self._snr_noise: Optional[tuple] = None  # (bound matrix, its calibration-SNR noise)
         self.solve_info: dict = {}
         self.weights = weights
         if weights is None and self.capabilities.needs_weights:
@@ -270,7 +269,7 @@ class Reconstructor(ABC):
                                          f"the system matrix rows, got shape {spectra.shape}")
         if not np.all(np.isfinite(spectra)):
             raise ReconstructorError(f"{self.name}: measurement contains NaN or Inf")
-        self.noise = estimate_noise(measurement, None, noise, geo.num_rows) or self._calibration_noise()
+        self.noise = estimate_noise(measurement, self.system_matrix, noise, geo.num_rows)
         self.solve_info = {}
         t0 = time.perf_counter()
         voxels = self._solve(spectra)
@@ -280,14 +279,6 @@ class Reconstructor(ABC):
                                     selection=dict(geo.selection), grid=geo.grid, fov=np.asarray(geo.fov),
                                     center=np.asarray(geo.center), seconds=seconds, noise=self.noise,
                                     extra=dict(self.solve_info))
-
-    def _calibration_noise(self) -> Optional[NoiseEstimate]:
-        """The calibration-SNR noise estimate of the bound matrix, computed once per binding."""
-        if self.system_matrix is None:
-            return None
-        if self._snr_noise is None or self._snr_noise[0] is not self.system_matrix:
-            self._snr_noise = (self.system_matrix, from_calibration(self.system_matrix))
-        return self._snr_noise[1]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
