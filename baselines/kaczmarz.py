@@ -66,8 +66,7 @@ class Kaczmarz(Reconstructor):
         self.blas = _blas_kernels(cdtype) if op.on_cpu else None
         # numpy: always row blocks (BLAS on cache-sized blocks beats one R x R triangle); torch: the
         # whole R x R triangle while it is small (fewer kernel launches), blocks beyond
-        whole = r <= cfg.block_rows if self.blas else r <= KACZMARZ_WHOLE_MAX_ROWS
-        self.strategy = choose_strategy(cfg.strategy, r, r if whole else 0)
+        self.strategy = choose_strategy(cfg.strategy, r, cfg.block_rows if self.blas else KACZMARZ_WHOLE_MAX_ROWS)
         block = r if self.strategy == "dense" else min(cfg.block_rows, r)
 
         def row_blocks():  # per (matrix, dtype, row order, blocks): shared by every lambda

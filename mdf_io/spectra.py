@@ -88,8 +88,8 @@ def read_rows(mdf, frames, rows: RowIndex, progress: Optional[Progress] = None) 
 
 
 def read_rows_into(mdf, frames, rows: RowIndex, out: np.ndarray, progress: Optional[Progress] = None) -> np.ndarray:
-    """:func:`read_rows` written into ``out`` (n, R) complex128 (e.g. the transposed view of an
-    (R, n) matrix), one chunk-aligned block of frequencies at a time: memory is ``out`` and one
+    """:func:`read_rows` written into ``out`` (n, R), complex128 or complex64 (e.g. the transposed
+    view of an (R, n) matrix), one chunk-aligned block of frequencies at a time: memory is ``out`` and one
     block (about :data:`READ_BLOCK_BYTES`), whatever the file's size, channels or precision."""
     if out.shape[0] == 0:
         return out

@@ -30,7 +30,7 @@ def read_system_matrix(source, *, rows: Optional[RowIndex] = None, channels=None
         progress: ``progress(done, total)`` called as blocks of the selected frequencies are read
             (memory stays that of the selected matrix, whatever the file's size).
         dtype: complex128 (default) or complex64, e.g. for solvers working in float32 on a large
-            calibration (half the memory; the background is subtracted in complex128 first).
+            calibration (half the memory; the mean background is computed in complex128).
     """
     with reading(getattr(source, "path", source)), opened(source) as mdf:
         path = mdf.path
