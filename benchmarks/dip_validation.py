@@ -23,7 +23,7 @@ for si, snr in enumerate([20.0, 25.0, 30.0, 35.0]):
         if v != "base":
             for kv in v.split(";"):
                 key, val = kv.split("=", 1)
-                params[key] = type(getattr(load_reconstructor("dip", None).config, key))(val)
+                params[key] = val if val == "auto" else type(getattr(load_reconstructor("dip", None).config, key))(val)
         r = load_reconstructor("dip", sm, **params)
         t = time.time(); res = r.reconstruct(sig, noise=noise)
         its = res.extra.get("iterations")

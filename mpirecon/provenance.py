@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
 from importlib import metadata, util
 
@@ -32,3 +33,9 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def command_line() -> str:
+    """The command line of this process as a shell would take it (program name, then the
+    arguments), recorded with weights so that a file says how it was made."""
+    return shlex.join([os.path.basename(sys.argv[0] or "python")] + sys.argv[1:])

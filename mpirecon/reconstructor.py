@@ -24,6 +24,7 @@ import copy
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 import numpy as np
@@ -153,6 +154,9 @@ class Reconstructor(ABC):
         self.noise: Optional[NoiseEstimate] = None
         self.solve_info: dict = {}
         self.weights = weights
+        #: the file the weights were read from (a plugin's ``_load_weights`` sets it when it
+        #: resolves a name or a default to a packaged file); recorded with results
+        self.weights_file: Optional[Path] = None if weights is None else Path(weights)
         if weights is None and self.capabilities.needs_weights:
             raise ReconstructorError(f"{self.name}: needs weights=... (see `mpirecon methods`)")
         self._load_weights(weights)

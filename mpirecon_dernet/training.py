@@ -20,7 +20,7 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import calibration_metadata
-from mpirecon.learning.data import PairsTrainConfig, SimulatedPairs
+from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.errors import ReconstructorError
 from mpirecon.provenance import versions
@@ -64,7 +64,7 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         raise ReconstructorError("DERnet reconstructs 2D grids (Nz = 1)")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         matrix = system_matrix.matrix
-        data = SimulatedPairs(matrix, shape, cfg.pairs_recipe())
+        data = cfg.pairs(system_matrix)
         hp = DERnetHyperParams(num_rows=system_matrix.num_rows, grid=(shape[1], shape[0]), c1=cfg.c1, c2=cfg.c2,
                                c3=cfg.c3, c4=cfg.c4, c5=cfg.c5, rho0=cfg.rho0, rho1=cfg.rho1)
         net = DERnet(hp)

@@ -34,3 +34,15 @@ def tiny_files(tmp_path, monkeypatch):
     base_calibration(tmp_path / "cal.mdf")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def sim_files(tmp_path_factory):
+    """A folder with a simulated 10 x 8 calibration ``sm.mdf`` and a one-frame measurement
+    ``meas.mdf`` of the shape phantom, written through the CLI (one per test module)."""
+    from mpirecon.cli.main import main
+    d = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", "system-matrix", "-o", str(d / "sm.mdf"), "--grid", "10", "8"]) == 0
+    assert main(["simulate", "measurement", "--sm", str(d / "sm.mdf"), "--phantom", "shape", "-o",
+                 str(d / "meas.mdf")]) == 0
+    return d

@@ -155,3 +155,21 @@ def test_tv_term_gives_flatter_images_and_keeps_the_stop(small_sm, problem):
                                  **FAST).reconstruct(b, noise=sigma)
     target = 1.5 ** 2 * np.sum(sigma ** 2, axis=1)
     assert np.all(residual(small_sm, stopped.images, b) <= 1.001 * target)  # the stop still sees ||Ax - b||²
+
+
+def test_automatic_tv_follows_each_frames_noise_and_equals_admm_tvs_rule(small_sm, problem):
+    """tv='auto' gives every frame ADMM-TV's automatic μ (mpirecon.autoreg.admm_mu): a noisier frame a
+    larger weight, a frame's weight independent of its batch, and the fit equals the fixed-tv fit with
+    that frame's weight."""
+    b, sigma = problem
+    noise = sigma * np.array([[1.0], [3.0], [10.0]])
+    auto = load_reconstructor("dip", small_sm, iterations=20, stopping="none", tv="auto", **FAST)
+    res = auto.reconstruct(b, noise=noise)
+    tv = np.array(res.extra["tv"])
+    assert np.all(np.diff(tv) > 0)
+    ref = load_reconstructor("admm_tv", small_sm, mu="auto").reconstruct(b, noise=noise)
+    np.testing.assert_allclose(tv, ref.extra["auto"]["mu"], rtol=1e-10)
+    alone = auto.reconstruct(b[2:], noise=noise[2:])
+    np.testing.assert_allclose(alone.extra["tv"], tv[2:], rtol=1e-10)
+    fixed = load_reconstructor("dip", small_sm, iterations=20, stopping="none", tv=float(tv[2]), **FAST)
+    np.testing.assert_allclose(alone.images, fixed.reconstruct(b[2:], noise=noise[2:]).images, rtol=1e-5, atol=1e-9)

@@ -96,7 +96,7 @@ def test_training_is_unit_free(small_sm, tmp_path):
 
 
 def test_published_ppmpi_weights_load_strictly_and_denoise():
-    den = load_denoiser()
+    den = load_denoiser("published")
     assert sum(p.numel() for p in den.net.parameters()) > 50000 and den.noise_std == 0.1
     rng = np.random.default_rng(0)
     clean = torch.from_numpy(phantoms.mixture(16, (32, 32), ["ellipses", "blobs", "vessels"], rng)).float()
@@ -158,3 +158,17 @@ def test_fused_inference_network_matches_trained_network():
     x = torch.randn(5, 2, 40)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), net(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0])
+def test_dernet_recipe_takes_the_operator_perturbation(small_sm, level):
+    """DERnet and ADMM-Net build their pairs through the same recipe: ``operator_noise`` > 0 gives the
+    calibration's own row noise to the pairs (and is recorded), 0 trains on the exact matrix."""
+    from mpirecon.learning.data import calibration_row_noise
+    data = TrainConfig(**TINY, operator_noise=level).pairs(small_sm)
+    assert data.describe()["operator_noise"] == level
+    if level:
+        np.testing.assert_allclose(data.row_noise.numpy(),
+                                   level * calibration_row_noise(small_sm.matrix, small_sm.snr), rtol=1e-6)
+    else:
+        assert data.row_noise is None

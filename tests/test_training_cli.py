@@ -15,12 +15,8 @@ TINY_DENOISER = ["--samples", "32", "--epochs", "1", "--batch-size", "16", "--se
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("train")
-    assert main(["simulate", "system-matrix", "-o", str(d / "sm.mdf"), "--grid", "10", "8"]) == 0
-    assert main(["simulate", "measurement", "--sm", str(d / "sm.mdf"), "--phantom", "shape", "-o",
-                 str(d / "meas.mdf")]) == 0
-    return d
+def files(sim_files):
+    return sim_files
 
 
 def errors(capsys):

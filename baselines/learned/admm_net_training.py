@@ -21,7 +21,7 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.errors import ReconstructorError
 from mpirecon.learning.calibration import calibration_metadata
-from mpirecon.learning.data import PairsTrainConfig, SimulatedPairs, calibration_row_noise
+from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.operator import operator_for
 from mpirecon.provenance import versions
@@ -65,8 +65,7 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
     if len(shape) != 2:
         raise ReconstructorError("admm_net: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
-        data = SimulatedPairs(system_matrix.matrix, shape, cfg.pairs_recipe(cfg.operator_noise),
-                              row_noise=calibration_row_noise(system_matrix.matrix, system_matrix.snr))
+        data = cfg.pairs(system_matrix)
         factors = Factors.from_operator(operator_for(system_matrix, "float64"), torch.float32, session.device)
         hp = ADMMNetHyperParams(image_shape=(int(shape[0]), int(shape[1])), stages=cfg.stages,
                                 channels=cfg.channels, layers=cfg.layers, shared=cfg.shared, rho0=cfg.rho0)

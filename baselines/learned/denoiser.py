@@ -6,9 +6,12 @@ outputs are concatenated, a 1x1 fusion back to F channels and a local residual; 
 the B block outputs (conv2), conv3 (3x3) plus the conv0 features (global residual), conv4
 (F->1) plus the input image, and a final ReLU. Fully convolutional: any grid size.
 
-A denoiser expects images scaled so that the maximum is 1 (as in training); the noise level it
-was trained for (std of the additive Gaussian noise on that scale) is stored with it. Training:
-:mod:`.denoiser_training`.
+A denoiser expects images scaled so that the maximum is 1 (as in training). A plain one (the
+published PP-MPI RDN) was trained for one noise level, stored with it. A *noise-aware* one
+(``noise_input=True``, as DRUNet) takes the noise std as a second input channel, a constant map,
+and was trained on a range of levels (stored as ``noise_range``): the caller says how strongly to
+denoise. Training: :mod:`.denoiser_training`; the shipped noise-aware denoiser:
+:data:`SHIPPED_WEIGHTS`.
 """
 from __future__ import annotations
 
@@ -24,6 +27,10 @@ from mpirecon.learning.weights import FORMAT, WeightsError, error_line, read_saf
 KIND = "ppmpi-denoiser"
 PUBLISHED_WEIGHTS = "ppmpi_rdn_denoiser_epoch150.pth"
 PUBLISHED_NOISE_STD = 0.1
+#: the noise-aware denoiser shipped with the package, ppmpi's default (command in pretrained/README.md)
+SHIPPED_WEIGHTS = "ppmpi_noise_aware_rdn.pth"
+#: names that ``weights=`` accepts for the packaged files
+PACKAGED = {"shipped": SHIPPED_WEIGHTS, "published": PUBLISHED_WEIGHTS}
 ARCHITECTURE_KEYS = ("features", "blocks", "layers", "growth")
 
 
@@ -47,12 +54,15 @@ class _ResidualDenseBlock(nn.Module):
 
 
 class RDNDenoiser(nn.Module):
-    """(B, 1, H, W) noisy image (max ~1) -> (B, 1, H, W) denoised, >= 0."""
+    """(B, 1, H, W) noisy image (max ~1) -> (B, 1, H, W) denoised, >= 0. With ``noise_input`` the
+    input is (B, 2, H, W): the image and a map of its noise std (same scale)."""
 
-    def __init__(self, features: int = 12, blocks: int = 4, layers: int = 4, growth: int = 12):
+    def __init__(self, features: int = 12, blocks: int = 4, layers: int = 4, growth: int = 12,
+                 noise_input: bool = False):
         super().__init__()
-        self.arch = {"features": features, "blocks": blocks, "layers": layers, "growth": growth}
-        self.conv0 = nn.Conv2d(1, features, 3, padding=1)
+        self.arch = {"features": features, "blocks": blocks, "layers": layers, "growth": growth,
+                     "noise_input": bool(noise_input)}
+        self.conv0 = nn.Conv2d(2 if noise_input else 1, features, 3, padding=1)
         self.conv1 = nn.Conv2d(features, features, 3, padding=1)
         self.rdbs = nn.ModuleList([_ResidualDenseBlock(features, layers, growth) for _ in range(blocks)])
         self.conv2 = nn.Conv2d(blocks * features, features, 1)
@@ -67,35 +77,48 @@ class RDNDenoiser(nn.Module):
             h = block(h)
             outs.append(h)
         h = self.conv3(self.conv2(torch.cat(outs, dim=1))) + f0
-        return torch.relu(self.conv4(h) + x)
+        return torch.relu(self.conv4(h) + x[:, :1])
 
 
 @dataclass
 class LoadedDenoiser:
-    """A denoiser with what is needed to use it: noise std it was trained for, source, metadata."""
+    """A denoiser with what is needed to use it: the noise std it was trained for (a plain one)
+    or the lowest of its range (a noise-aware one), source, metadata."""
 
     net: RDNDenoiser
     noise_std: float
     source: str
     metadata: dict
+    #: the network takes the noise std as a second input channel
+    noise_aware: bool = False
+
+
+def packaged_weights_path(name: str = "published") -> Path:
+    """Path of a denoiser packaged with mpirecon: ``"shipped"`` (noise-aware, ppmpi's default) or
+    ``"published"`` (the PP-MPI authors' RDN)."""
+    return Path(str(resources.files("baselines.learned").joinpath("pretrained", PACKAGED[name])))
 
 
 def published_weights_path() -> Path:
     """Path of the packaged published PP-MPI weights."""
-    return Path(str(resources.files("baselines.learned").joinpath("pretrained", PUBLISHED_WEIGHTS)))
+    return packaged_weights_path("published")
 
 
 def load_denoiser(path=None) -> LoadedDenoiser:
-    """Load a denoiser: ``None`` = the packaged published PP-MPI weights; a file written by
+    """Load a denoiser: ``None`` or ``"shipped"`` = the packaged noise-aware denoiser,
+    ``"published"`` = the packaged published PP-MPI weights; a file written by
     :func:`~.denoiser_training.train_denoiser`; or a plain RDN state dict (noise std assumed 0.1
-    as published). Loading is safe (``weights_only``) and strict (every key and shape must
-    match); anything that does not fit raises :class:`WeightsError` naming the file."""
-    p = published_weights_path() if path is None else Path(path)
+    as published). An existing file of a packaged name is read as that file. Loading is safe
+    (``weights_only``) and strict (every key and shape must match); anything that does not fit
+    raises :class:`WeightsError` naming the file."""
+    name = "shipped" if path is None else str(path)
+    p = packaged_weights_path(name) if name in PACKAGED and not Path(name).is_file() else Path(path)
     raw = read_safely(p)
     try:
         if isinstance(raw, dict) and raw.get("format") == FORMAT:
             state, meta = unpack(raw, p, KIND)
             arch = {k: int(meta["architecture"][k]) for k in ARCHITECTURE_KEYS}
+            arch["noise_input"] = bool(meta["architecture"].get("noise_input", False))
             noise = float(meta["noise_std"])
         elif isinstance(raw, dict) and raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
             state, arch = raw, architecture_of_state(raw)
@@ -110,7 +133,8 @@ def load_denoiser(path=None) -> LoadedDenoiser:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
         raise WeightsError(f"{p}: not a usable RDN denoiser: {error_line(exc)}") from None
-    return LoadedDenoiser(net=net.eval(), noise_std=noise, source=str(p), metadata=meta)
+    return LoadedDenoiser(net=net.eval(), noise_std=noise, source=str(p), metadata=meta,
+                          noise_aware=arch["noise_input"])
 
 
 def architecture_of_state(state: dict) -> dict:
@@ -119,14 +143,23 @@ def architecture_of_state(state: dict) -> dict:
     layers = len({k.split(".")[3] for k in state if k.startswith("rdbs.0.local_res_block.")})
     features = int(state["conv0.weight"].shape[0])
     growth = int(state["rdbs.0.local_res_block.0.conv.weight"].shape[0]) if blocks else 12
-    return {"features": features, "blocks": blocks, "layers": layers, "growth": growth}
+    return {"features": features, "blocks": blocks, "layers": layers, "growth": growth,
+            "noise_input": int(state["conv0.weight"].shape[1]) == 2}
 
 
 @torch.no_grad()
-def denoise(den: LoadedDenoiser, images: torch.Tensor) -> torch.Tensor:
+def denoise(den: LoadedDenoiser, images: torch.Tensor, sigma=None) -> torch.Tensor:
     """Denoise (B, H, W) images of any scale: each is divided by its maximum (the scale the
-    network was trained on), denoised, and multiplied back. Non-positive images pass as zeros."""
+    network was trained on), denoised, and multiplied back. Non-positive images pass as zeros.
+
+    ``sigma``: noise std relative to each image's maximum (a float or (B,)), the input map of a
+    noise-aware denoiser (None: its lowest training level); a plain denoiser ignores it."""
     scale = images.flatten(1).amax(1).clamp_min(0)
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))[:, None, None, None]
-    out = (den.net(images[:, None] / safe) * safe)[:, 0]
+    x = images[:, None] / safe
+    if den.noise_aware:
+        level = den.noise_std if sigma is None else sigma
+        level = torch.as_tensor(level, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        x = torch.cat([x, level.expand_as(x)], dim=1)
+    out = (den.net(x) * safe)[:, 0]
     return torch.where((scale > 0)[:, None, None], out, torch.zeros_like(out))

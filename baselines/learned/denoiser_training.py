@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mpirecon.learning.data import DenoisingPairs
 from mpirecon.learning.loop import TrainResult, fit, training_session
@@ -34,7 +34,11 @@ class DenoiserTrainConfig(BaseModel):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (constant)")
-    noise_std: float = Field(PUBLISHED_NOISE_STD, gt=0, description="Gaussian noise std on images scaled to max 1")
+    noise_std: float = Field(PUBLISHED_NOISE_STD, gt=0, description="Gaussian noise std on images scaled to max 1 "
+                             "(a noise-aware denoiser: ignored, see noise_range)")
+    noise_range: Optional[tuple[float, float]] = Field(
+        None, description="(lo, hi): train a noise-aware denoiser (the std as an input map, as DRUNet) on "
+                          "stds log-uniform in [lo, hi]; None: a plain denoiser for noise_std")
     families: tuple[str, ...] = Field(TRAINING_FAMILIES, description="phantom families of the prior")
     seed: int = 0
     device: str = "cpu"
@@ -46,6 +50,13 @@ class DenoiserTrainConfig(BaseModel):
     num_threads: Optional[int] = None
     keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
 
+    @field_validator("noise_range")
+    @classmethod
+    def _ordered_positive(cls, value):
+        if value is not None and not 0 < value[0] <= value[1]:
+            raise ValueError(f"expected 0 < lo <= hi, found {tuple(value)}")
+        return value
+
 
 def train_denoiser(out_path, config: DenoiserTrainConfig, *, resume=None, progress: bool = True) -> TrainResult:
     """Train an RDN denoiser for (Nx, Ny) = ``config.grid`` images into ``out_path`` (the best
@@ -56,9 +67,10 @@ def train_denoiser(out_path, config: DenoiserTrainConfig, *, resume=None, progre
         raise ReconstructorError("denoiser training needs grid=(Nx, Ny)")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         data = DenoisingPairs((cfg.grid[1], cfg.grid[0]), cfg.samples, cfg.val_samples or max(cfg.samples // 10, 16),
-                              cfg.noise_std, tuple(cfg.families), cfg.seed)
-        net = RDNDenoiser(cfg.features, cfg.blocks, cfg.layers, cfg.growth)
-        metadata = {"architecture": net.arch, "noise_std": cfg.noise_std,
+                              cfg.noise_std, tuple(cfg.families), cfg.seed, noise_range=cfg.noise_range)
+        net = RDNDenoiser(cfg.features, cfg.blocks, cfg.layers, cfg.growth, noise_input=cfg.noise_range is not None)
+        noise = cfg.noise_std if cfg.noise_range is None else min(cfg.noise_range)
+        metadata = {"architecture": net.arch, "noise_std": noise, "noise_range": cfg.noise_range,
                     "training": dict(cfg.model_dump(mode="json"), world_size=session.world),
                     "versions": versions(), "source": "mpirecon train --method ppmpi"}
         return fit(net, data, lambda model, x: model(x), Path(out_path), kind=KIND, metadata=metadata, config=cfg,

@@ -103,7 +103,7 @@ def run(args) -> int:
         rec.parameters["weights"] = str(args.weights)
     rec.parameters["inputs"] = {k: file_identity(v) for k, v in (
         ("measurement", args.measurement), ("system_matrix", args.sm), ("background", args.background),
-        ("weights", args.weights), ("transfer_function", args.transfer_function)) if v is not None}
+        ("weights", recon.weights_file), ("transfer_function", args.transfer_function)) if v is not None}
     rec.parameters["frames"] = frames_record(args, meas)
     write_outputs(outputs, rec, title=args.method, fov=fov, overwrite=args.overwrite)
     print(f"wrote {', '.join(map(str, outputs.values()))} ({result.images.shape[0]} frame(s)); "

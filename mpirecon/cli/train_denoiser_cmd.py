@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="batch size")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--noise-std", type=float, default=0.1, help="Gaussian noise std on images scaled to max 1")
+    p.add_argument("--noise-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="train a noise-aware denoiser (noise std as an input map) on stds log-uniform in [LO, HI]")
     p.add_argument("--families", nargs="+", default=None, help="phantom families of the prior (None: the training families)")
     p.add_argument("--seed", type=int, default=0, help="seed")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -28,5 +30,5 @@ def run(args) -> int:
     """Train the ppmpi denoiser for ``args.grid`` into ``args.output``."""
     check_training_outputs(args.output, (), overwrite=args.overwrite)
     settings = shortcut_settings(args, ["--grid", "--samples", "--epochs", "--batch-size", "--lr", "--noise-std",
-                                        "--families", "--seed", "--device"])
+                                        "--noise-range", "--families", "--seed", "--device"])
     return train_and_report("ppmpi", None, args.output, settings, quiet=args.quiet)

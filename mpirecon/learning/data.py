@@ -88,13 +88,22 @@ class PairsTrainConfig(BaseModel):
     families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
     max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
     resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
+    operator_noise: float = Field(0.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
+                                                         "the calibration's per-row noise (/calibration/snr); 0: exact A")
     num_threads: Optional[int] = None
     keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
 
-    def pairs_recipe(self, operator_noise: float = 0.0) -> "PairsRecipe":
+    def pairs_recipe(self) -> "PairsRecipe":
         """The :class:`PairsRecipe` of these settings."""
         return PairsRecipe(self.samples, self.val_samples, self.snr_min, self.snr_max, tuple(self.families),
-                           self.seed, self.resample_phantoms, operator_noise)
+                           self.seed, self.resample_phantoms, self.operator_noise)
+
+    def pairs(self, system_matrix) -> "SimulatedPairs":
+        """The :class:`SimulatedPairs` of these settings for a (selected) system matrix, with its
+        calibration row noise for the operator perturbation."""
+        row_noise = (calibration_row_noise(system_matrix.matrix, system_matrix.snr) if self.operator_noise > 0
+                     else None)
+        return SimulatedPairs(system_matrix.matrix, system_matrix.image_shape, self.pairs_recipe(), row_noise=row_noise)
 
 
 def calibration_row_noise(matrix: np.ndarray, snr: np.ndarray) -> np.ndarray:
@@ -187,15 +196,20 @@ class SimulatedPairs:
 
 class DenoisingPairs:
     """Noisy/clean image pairs (B, 1, Ny, Nx) float32 from the phantom prior, each image scaled to
-    max 1, additive Gaussian noise of std ``noise_std`` drawn per batch (fixed for validation)."""
+    max 1, additive Gaussian noise of std ``noise_std`` drawn per batch (fixed for validation).
+
+    With ``noise_range = (lo, hi)`` every image gets its own std, log-uniform in [lo, hi], and the
+    inputs are (B, 2, Ny, Nx): the noisy image and a constant map of its std (a noise-aware
+    denoiser's input, as DRUNet's)."""
 
     def __init__(self, image_shape, samples: int, val_samples: int, noise_std: float,
-                 families, seed: int = 0):
+                 families, seed: int = 0, noise_range=None):
         self.noise_std = float(noise_std)
+        self.noise_range = None if noise_range is None else (float(noise_range[0]), float(noise_range[1]))
         self.clean = _unit_max(mixture(samples, tuple(image_shape), families, np.random.default_rng(seed)))
         val = _unit_max(mixture(val_samples, tuple(image_shape), families, np.random.default_rng(seed + 1)))
         gval = torch.Generator().manual_seed(seed + 2)
-        self.validation = (val + self.noise_std * torch.randn(val.shape, generator=gval), val)
+        self.validation = (self._noisy(val, gval), val)
 
     @property
     def samples(self) -> int:
@@ -206,9 +220,18 @@ class DenoisingPairs:
         """Nothing changes between epochs (noise is drawn per batch)."""
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy images and their clean versions, both (B, 1, Ny, Nx)."""
+        """Network inputs (B, 1 or 2, Ny, Nx) and the clean images (B, 1, Ny, Nx)."""
         x = self.clean[idx]
-        return x + self.noise_std * torch.randn(x.shape, generator=gen), x
+        return self._noisy(x, gen), x
+
+    def _noisy(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """x plus Gaussian noise at the fixed level, or at a level per image with its std map."""
+        if self.noise_range is None:
+            return x + self.noise_std * torch.randn(x.shape, generator=gen)
+        lo, hi = np.log(self.noise_range[0]), np.log(self.noise_range[1])
+        sigma = torch.exp(lo + (hi - lo) * torch.rand((x.shape[0], 1, 1, 1), generator=gen))
+        noisy = x + sigma * torch.randn(x.shape, generator=gen)
+        return torch.cat([noisy, sigma.expand_as(x)], dim=1)
 
 
 def _unit_max(images: np.ndarray) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from mpirecon.progress import Progress
+from mpirecon.provenance import command_line
 
 #: config fields that steer a run but not what it learns: they may differ on ``resume``
 RUN_CONTROL = frozenset({"device", "max_minutes", "num_threads", "keep_checkpoint"})
@@ -121,12 +122,14 @@ def fit(net: torch.nn.Module, data, predict: Callable, out_path, *, kind: str, m
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs,
                                                        eta_min=config.lr * lr_final)
     result = TrainResult(path=out_path)
+    command = command_line()
     best_state, start_epoch = None, 0
     if resume:
         best_state, start_epoch = _resume(resume, kind, recipe, net, opt, sched, result)
 
     def save_best():
-        save_weights(out_path, kind, best_state, dict(metadata, history=result.history, best_epoch=result.best_epoch,
+        save_weights(out_path, kind, best_state, dict(metadata, command=command, history=result.history,
+                                                      best_epoch=result.best_epoch,
                                                       best_val_loss=result.best_val_loss,
                                                       best_val_psnr=result.best_val_psnr), overwrite=True)
 
