@@ -55,7 +55,17 @@ def field_lines(model) -> list[str]:
 
 
 def _type_name(annotation) -> str:
-    """``int``, ``Optional[float]``, ``tuple[str, ...]``, ``Literal['a', 'b']`` for an annotation."""
+    """``int``, ``Optional[float]``, ``tuple[str, ...]``, ``Literal['a', 'b']`` for an annotation;
+    the members of a union joined by "or" (``float > 0 or 'auto'``), with their constraints."""
+    if typing.get_origin(annotation) is typing.Union and type(None) not in typing.get_args(annotation):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        limits = [f"{sym} {getattr(m, attr)}" for info in meta for m in getattr(info, "metadata", [info])
+                  for attr, sym in _CONSTRAINTS if getattr(m, attr, None) is not None]
+        return " ".join([_type_name(base)] + limits)
+    if typing.get_origin(annotation) is typing.Literal:
+        return ", ".join(repr(a) for a in typing.get_args(annotation))
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
