@@ -99,11 +99,6 @@ def packaged_weights_path(name: str = "published") -> Path:
     return Path(str(resources.files("baselines.learned").joinpath("pretrained", PACKAGED[name])))
 
 
-def published_weights_path() -> Path:
-    """Path of the packaged published PP-MPI weights."""
-    return packaged_weights_path("published")
-
-
 def load_denoiser(path=None) -> LoadedDenoiser:
     """Load a denoiser: ``None`` or ``"shipped"`` = the packaged noise-aware denoiser,
     ``"published"`` = the packaged published PP-MPI weights; a file written by
