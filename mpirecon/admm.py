@@ -93,20 +93,22 @@ def split_terms(terms: Sequence) -> tuple[bool, object, list]:
     return constraint_in(terms), (ident[0] if ident else None), [t for t in priors if t.transform != IDENTITY]
 
 
-def admm(op, b, terms: Sequence, rho: float, iterations: int, x_init=None, strategy: str = "auto"):
+def admm(op, b, terms: Sequence, rho: float, iterations: int, x_init=None, strategy: str = "auto", u_init=None):
     """Run ADMM on scaled stacked data ``b`` (2R, F) with the list of ``terms``.
 
     Returns z_0 (P, F), the iterate of the identity splitting (it satisfies x >= 0 when the
     constraint is in the list). The x-update solver comes from ``op.x_update`` (cached;
     ``strategy`` "auto", "dense" or "large", see :mod:`mpirecon.operator`). ``x_init`` (P, F)
-    warm-starts every splitting at that image (default: zero).
+    warm-starts every splitting at that image (default: zero); ``u_init`` (P, F) the scaled dual
+    of the identity splitting (default: zero; at a solution it is the gradient of the smooth
+    identity-split terms over ρ, so a warm start at a known minimiser stays there).
     """
     nonneg, ident, others = split_terms(terms)
     xu = op.x_update(rho, tuple(t.transform for t in others), strategy)
     rho = xu.rho
     atb = op.adjoint(b)
     z1 = atb * 0 if x_init is None else x_init + atb * 0
-    u1 = atb * 0
+    u1 = atb * 0 if u_init is None else u_init + atb * 0
     splits = [(t, *xu.transforms[t.transform]) for t in others]
     zs = [_zeros(atb, k.shape[0]) if x_init is None else k @ x_init for _, k, _ in splits]
     us = [_zeros(atb, k.shape[0]) for _, k, _ in splits]

@@ -1,7 +1,7 @@
 """The ``dernet`` reconstructor plugin: a trained DERnet behind the common interface."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -10,6 +10,7 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
+from mpirecon.autoreg import admm_mu, is_auto
 from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
 from mpirecon.refine import noise_adaptive_mu, refine
@@ -31,8 +32,11 @@ class DERnetConfig(ReconstructorConfig):
                                                                  "to its maximum: with a noise estimate, the pull "
                                                                  "follows each frame's noise (MAP weight); unset: "
                                                                  "always refine_mu")
-    refine_iterations: int = Field(30, ge=0, le=10000, description="ADMM iterations of the refinement")
-    refine_tv: float = Field(0.0, ge=0, description="weight of an optional TV term in the refinement")
+    refine_iterations: int = Field(300, ge=0, le=10000, description="ADMM iterations of the refinement (from the "
+                                                                    "exact unconstrained refinement; 300: converged)")
+    refine_tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
+        0.0, description="weight of an optional TV term in the refinement (units of ADMM-TV's mu), or 'auto': "
+                         "ADMM-TV's automatic mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
 
 
 def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
@@ -85,7 +89,8 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
             # the measurement's own noise (background frames or given); the calibration's SNR
             # describes the calibration, not the measurement, so it falls back to refine_mu
             mu = noise_adaptive_mu(op, spectra, images, self.noise.sigma, cfg.refine_error)
-        return refine(op, spectra, images, mu=mu, iterations=cfg.refine_iterations, tv=cfg.refine_tv)
+        tv = admm_mu(op, op.data(spectra), self.noise, "tv") if is_auto(cfg.refine_tv) else cfg.refine_tv
+        return refine(op, spectra, images, mu=mu, iterations=cfg.refine_iterations, tv=tv)
 
     def _network(self, spectra: np.ndarray) -> np.ndarray:
         """The network's images (F, P) float32 of spectra (F, R), in batches of ``batch_size``."""

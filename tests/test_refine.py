@@ -75,3 +75,48 @@ def test_noise_adaptive_pull_follows_the_noise(case):
     np.testing.assert_allclose(per_frame, mu1 * [1, 4, 1])
     strong = refine(op, b, x0, mu=mu1 * 1e9, iterations=30)
     np.testing.assert_allclose(strong, x0, atol=1e-6 * x0.max())  # vector mu is applied per frame
+
+
+def test_per_frame_tv_weights_act_frame_by_frame(case):
+    op, b, x0 = case
+    tv = np.array([1e-3, 3e-4, 3e-3])
+    together = refine(op, b, x0, mu=0.1, iterations=40, tv=tv)
+    for f in range(3):
+        alone = refine(op, b[f:f + 1], x0[f:f + 1], mu=0.1, iterations=40, tv=float(tv[f]))
+        np.testing.assert_allclose(together[f:f + 1], alone, rtol=1e-8, atol=1e-10 * x0.max())
+
+
+
+def test_unconstrained_refinement_solves_the_normal_equations(case):
+    from mpirecon.refine import unconstrained_refinement
+    op, b, x0 = case
+    bs, anchor, mu = op.data(b), x0.T, np.array([0.01, 0.1, 1.0])
+    x = unconstrained_refinement(op, bs, anchor, mu)
+    lhs = op.adjoint(op.forward(x)) + mu * x
+    rhs = op.adjoint(bs) + mu * anchor
+    np.testing.assert_allclose(lhs, rhs, atol=1e-8 * np.abs(rhs).max())
+    # without x >= 0 the refinement is that minimiser, whatever the iteration count
+    s = op.frame_scales(bs)
+    np.testing.assert_allclose(refine(op, b, x0, mu=mu, iterations=3, nonneg=False),
+                               (unconstrained_refinement(op, bs / s, anchor / s, mu) * s).T, rtol=1e-6,
+                               atol=1e-9 * x0.max())
+
+
+def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tmp_path):
+    from mpirecon.autoreg import admm_mu
+    from mpirecon_dernet.training import TrainConfig, train_dernet
+    path = tmp_path / "d.pt"
+    train_dernet(small_sm, path, TrainConfig(samples=128, val_samples=32, epochs=1, batch_size=64, c5=16,
+                                             max_minutes=None), progress=False)
+    rng = np.random.default_rng(1)
+    b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
+    b[1] *= 5  # another scale: μ is per frame
+    kw = dict(refine_mu=0.1, refine_error=None, refine_iterations=40)
+    plain = load_reconstructor("dernet", small_sm, weights=path, refine=False).reconstruct(b).images.reshape(3, -1)
+    r = load_reconstructor("dernet", small_sm, weights=path, refine_tv="auto", **kw)
+    auto = r.reconstruct(b, noise=0.02 * np.abs(b).mean()).images.reshape(3, -1)
+    op = operator_for(small_sm, "float64")
+    tv = admm_mu(op, op.data(b), r.noise, "tv")
+    assert tv.shape == (3,) and np.all(tv > 0)
+    np.testing.assert_allclose(auto, refine(op, b, plain, mu=0.1, iterations=40, tv=tv), rtol=1e-6,
+                               atol=1e-9 * plain.max())

@@ -39,8 +39,6 @@ class ADMMNetTrainConfig(PairsTrainConfig):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0, description="Adam learning rate (cosine decay to 2% of it)")
-    operator_noise: float = Field(1.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
-                                                         "the calibration's per-row noise (/calibration/snr); 0: exact A")
     stages: int = Field(10, ge=1, le=100, description="unrolled ADMM stages K")
     channels: int = Field(32, ge=1, description="channels of each stage's CNN")
     layers: int = Field(3, ge=2, description="3x3 convolutions per CNN")

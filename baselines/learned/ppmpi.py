@@ -44,7 +44,7 @@ class PPMPIConfig(ReconstructorConfig):
     sigma_factor: float = Field(1.0, gt=0, description="κ of sigma_end='auto'. Shipped denoiser, bench validation "
                                 "splits (60 per SNR, 20/25/30/35 dB), realistic: κ = 0.7/1/1.4 gave 20.49/20.78/20.79 "
                                 "dB mean, paper 26.53/26.87/27.11; a fixed 0.1 -> 0.02: 19.63 and 25.48, the "
-                                "published denoiser 20.08 and 23.70 (benchmarks/ppmpi_validation.py)")
+                                "published denoiser 20.08 and 23.70 (benchmarks/method_validation.py)")
     nonneg: bool = Field(True, description="non-negativity constraint, enforced in every iteration")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
 

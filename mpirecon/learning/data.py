@@ -88,8 +88,9 @@ class PairsTrainConfig(BaseModel):
     families: tuple[str, ...] = Field(DEFAULT_FAMILIES, description="phantom families of the training prior")
     max_minutes: Optional[float] = Field(55.0, description="stop before an epoch would end past this")
     resample_phantoms: bool = Field(False, description="draw a new phantom set every epoch (else: one fixed set)")
-    operator_noise: float = Field(0.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
-                                                         "the calibration's per-row noise (/calibration/snr); 0: exact A")
+    operator_noise: float = Field(1.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
+                                                         "the calibration's per-row noise (/calibration/snr); 0: exact A "
+                                                         "(the paper's set-up)")
     num_threads: Optional[int] = None
     keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
 

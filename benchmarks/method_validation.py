@@ -1,37 +1,39 @@
-"""PP-MPI variants on the bench's *validation* splits (never the test split), to choose defaults.
+"""Variants of one method on the bench's *validation* splits (never the test split), to choose
+defaults and compare trained models.
 
-    python benchmarks/ppmpi_validation.py --samples 60 --protocols realistic paper \\
+    python benchmarks/method_validation.py --method ppmpi --samples 60 --protocols realistic paper \\
         --variants base "sigma_start=0.2;sigma_end=0.01" "weights=published"
+    python benchmarks/method_validation.py --method dernet --weights dernet19.pt \\
+        --variants "refine=false" base "refine_tv=auto"
 
-A variant is ``key=value`` pairs joined by ';' (ppmpi parameters, plus ``weights=FILE|shipped|published``),
-or ``base`` for the defaults. Prints, per protocol and SNR, mean PSNR ± std (dB) of every variant and of
-tuned-free default ADMM-TV for reference, and the mean over SNRs.
+A variant is ``key=value`` pairs joined by ';' (the method's parameters as ``--param`` reads them,
+plus ``weights=FILE|NAME``), or ``base`` for the defaults (with ``--weights``, if given). The
+calibration is the built-in simulated 19x19 one. Prints, per protocol and SNR, mean PSNR ± std (dB)
+of every variant and of default ADMM-TV for reference, the mean over SNRs, then JSON.
 """
 import argparse
+import json
 
 import numpy as np
 
 from mpirecon import load_reconstructor, metrics
 from mpirecon.bench import PROTOCOL_SEED_OFFSETS, BenchConfig, _data
+from mpirecon.cli.common import parse_params
+from mpirecon.provenance import versions
 from mpirecon.selection import selected_system_matrix
 from mpirecon.simulation.system_matrix import simulate_calibration
 
 
-def parse(variant: str) -> tuple[dict, object]:
-    """(ppmpi parameters, weights) of a variant string."""
-    params, weights = {}, None
-    if variant != "base":
-        for kv in variant.split(";"):
-            key, val = kv.split("=", 1)
-            if key == "weights":
-                weights = val
-            else:
-                params[key] = int(val) if key == "iterations" else val if val == "auto" else float(val)
-    return params, weights
+def parse(variant: str, weights=None) -> tuple[dict, object]:
+    """(parameters, weights) of a variant string; ``weights`` is the default weights."""
+    params = {} if variant == "base" else parse_params(variant.split(";"), "--variants")
+    return params, params.pop("weights", weights)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", default="ppmpi")
+    ap.add_argument("--weights", default=None, help="weights of every variant that does not name its own")
     ap.add_argument("--samples", type=int, default=60, help="validation phantoms per SNR")
     ap.add_argument("--protocols", nargs="+", default=["realistic"])
     ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 25.0, 30.0, 35.0])
@@ -40,8 +42,12 @@ def main() -> None:
     sim = simulate_calibration()
     sm = selected_system_matrix(sim.calibration)
     cfg = BenchConfig()
-    recons = {v: load_reconstructor("ppmpi", sm, weights=parse(v)[1], **parse(v)[0]) for v in args.variants}
+    recons = {}
+    for v in args.variants:
+        params, weights = parse(v, args.weights)
+        recons[v] = load_reconstructor(args.method, sm, weights=weights, **params)
     reference = load_reconstructor("admm_tv", sm)
+    results = {}
     for protocol in args.protocols:
         means = {v: [] for v in args.variants}
         for si, snr in enumerate(args.snr):
@@ -52,10 +58,13 @@ def main() -> None:
             row = [f"admm_tv default {ref.mean():.2f}"]
             for v, r in recons.items():
                 p = metrics.psnr(r.reconstruct(sig, noise=noise).images, img)
-                means[v].append(p.mean())
+                means[v].append(float(p.mean()))
                 row.append(f"{v} {p.mean():.2f} ± {p.std():.2f}")
             print(f"{protocol} {snr:g} dB: " + " | ".join(row), flush=True)
         print(f"{protocol} mean over SNRs: " + " | ".join(f"{v} {np.mean(m):.2f}" for v, m in means.items()))
+        results[protocol] = means
+    print(json.dumps({"method": args.method, "weights": args.weights, "samples": args.samples, "snr": args.snr,
+                      "results": results, "versions": versions()}))
 
 
 if __name__ == "__main__":
