@@ -35,8 +35,8 @@ class DERnetConfig(ReconstructorConfig):
     refine_iterations: int = Field(300, ge=0, le=10000, description="ADMM iterations of the refinement (from the "
                                                                     "exact unconstrained refinement; 300: converged)")
     refine_tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
-        0.0, description="weight of an optional TV term in the refinement (units of ADMM-TV's mu), or 'auto': "
-                         "ADMM-TV's automatic mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
+        "auto", description="weight of a TV term in the refinement (units of ADMM-TV's mu; 0: none), or 'auto': "
+                            "ADMM-TV's automatic mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
 
 
 def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
