@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .admm import admm
-from .priors import NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
+from .priors import GRADIENT, NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
 
 
 def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_error: float) -> np.ndarray:
@@ -79,21 +79,27 @@ def refine(op, spectra: np.ndarray, x0: np.ndarray, *, mu, iterations: int, tv=0
     return (z * s).T
 
 
-def _objective(op, b, x, anchor, mu, tv) -> np.ndarray:
-    """Refinement objective per frame (F,) in scaled units: data, pull and (isotropic) TV terms."""
+def _objective(op, b, x, anchor, mu, tv=0.0) -> np.ndarray:
+    """Refinement objective per frame (F,) for scaled stacked data ``b`` (2R, F) and images,
+    anchors (P, F) in the same units: data, pull and (isotropic) TV terms."""
     r = op.forward(x) - b
     d = x - anchor
     out = 0.5 * np.sum(r * r, axis=0) + 0.5 * mu * np.sum(d * d, axis=0)
-    if np.any(tv > 0):
+    if np.any(np.asarray(tv) > 0):
         out = out + tv * total_variation(x.T.reshape((x.shape[1],) + tuple(op.image_shape)))
     return out
 
 
-def objective(op, spectra: np.ndarray, x: np.ndarray, x0: np.ndarray, mu: float) -> np.ndarray:
-    """``½||A x - b||² + μ/2 ||x - x0||²`` per frame (F,), in the scaled units of :func:`refine`
-    (data and images divided by the per-frame scale)."""
+def objective(op, spectra: np.ndarray, x: np.ndarray, x0: np.ndarray, mu: float, tv=0.0) -> np.ndarray:
+    """``½||A x - b||² + μ/2 ||x - x0||² (+ τ TV(x))`` per frame (F,) of images ``x``, ``x0`` (F, P),
+    in the scaled units of :func:`refine` (data and images divided by the per-frame scale)."""
     b = op.data(spectra)
     s = op.frame_scales(b)
-    r = op.forward(np.asarray(x, op.dtype).T / s) - b / s
-    d = (np.asarray(x) - np.asarray(x0)).T / s
-    return 0.5 * np.sum(r * r, axis=0) + 0.5 * mu * np.sum(d * d, axis=0)
+    return _objective(op, b / s, np.asarray(x, op.dtype).T / s, np.asarray(x0, op.dtype).T / s, mu, tv)
+
+
+def prepare(op, tv: bool, rho: float = 1.0) -> None:
+    """The per-matrix set-up of :func:`refine` (cached on ``op``): the eigen-decomposition of AᵀA
+    and the x-update factorisation for ``rho``, with the TV splitting when ``tv``."""
+    op.normal_eig()
+    op.x_update(rho, (GRADIENT,) if tv else ())

@@ -13,7 +13,7 @@ from mpirecon.learning.inference import predict_in_batches
 from mpirecon.autoreg import admm_mu, is_auto
 from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
-from mpirecon.refine import noise_adaptive_mu, refine
+from mpirecon.refine import noise_adaptive_mu, prepare, refine
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
@@ -75,7 +75,11 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        """Nothing per matrix: the network is the whole reconstruction."""
+        """Per matrix: the refinement's operator, eigen-decomposition and factorisation (the
+        network itself needs nothing)."""
+        if self.config.refine:
+            self.op = operator_for(system_matrix, "float64")
+            prepare(self.op, tv=is_auto(self.config.refine_tv) or self.config.refine_tv > 0)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         images = self._network(spectra)
@@ -83,7 +87,7 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
         self.solve_info["refined"] = bool(cfg.refine and self.system_matrix is not None)
         if not self.solve_info["refined"]:
             return images
-        op = operator_for(self.system_matrix, "float64")
+        op = self.op
         mu = cfg.refine_mu
         if cfg.refine_error is not None and self.noise is not None and self.noise.source != CALIBRATION_SNR:
             # the measurement's own noise (background frames or given); the calibration's SNR
