@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="weights of every variant that does not name its own")
     ap.add_argument("--samples", type=int, default=60, help="validation phantoms per SNR")
     ap.add_argument("--protocols", nargs="+", default=["realistic"])
-    ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 25.0, 30.0, 35.0])
+    ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 25.0, 30.0, 35.0], help="a subset of the bench's levels")
     ap.add_argument("--variants", nargs="+", default=["base"])
     args = ap.parse_args()
     sim = simulate_calibration()
@@ -50,8 +50,10 @@ def main() -> None:
     results = {}
     for protocol in args.protocols:
         means = {v: [] for v in args.variants}
-        for si, snr in enumerate(args.snr):
-            # the bench's validation split of this protocol and SNR (seeds as mpirecon.bench.run_bench)
+        for snr in args.snr:
+            # the bench's validation split of this protocol and SNR (seeds as mpirecon.bench.run_bench,
+            # which number the SNR levels in the bench's order)
+            si = list(cfg.snr_levels).index(snr)
             seed = cfg.seed + 1000 * PROTOCOL_SEED_OFFSETS[protocol] + 10 * si + 5
             sig, img, noise, _ = _data(protocol, cfg, sim, sm, snr, args.samples, seed)
             ref = metrics.psnr(reference.reconstruct(sig, noise=noise).images, img)
