@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Optional, Union
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
@@ -14,19 +14,25 @@ from mpirecon.autoreg import admm_mu, is_auto
 from mpirecon.noise import CALIBRATION_SNR
 from mpirecon.operator import operator_for
 from mpirecon.refine import noise_adaptive_mu, prepare, refine
-from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
+from mpirecon.registry import get_reconstructor_class, load_reconstructor
+from mpirecon.reconstructor import (Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError,
+                                    validated)
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
 from .training import KIND, TrainConfig, train_dernet
+
+
+#: ppmpi parameters of DERnet's plug-and-play refinement (chosen on the bench's validation splits, README)
+PNP_DEFAULTS = {"rho": 0.1, "iterations": 60, "sigma_factor": 1.4}
 
 
 class DERnetConfig(ReconstructorConfig):
     batch_size: int = Field(1024, ge=1, description="frames per forward pass")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
     refine: bool = Field(True, description="data-consistent refinement of the network image whenever a system "
-                                           "matrix is bound (see mpirecon.refine); the weights alone give the "
-                                           "plain network image")
-    refine_mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P), "
+                                           "matrix is bound (plug-and-play, see refine_denoiser; or proximal, "
+                                           "mpirecon.refine); the weights alone give the plain network image")
+    refine_mu: float = Field(0.1, gt=0, description="proximal refinement: pull towards the network image (relative to ||A||_F^2/P), "
                                                      "used when the measurement's noise is unknown")
     refine_error: Optional[float] = Field(0.1, gt=0, description="expected RMS error of the network image relative "
                                                                  "to its maximum: with a noise estimate, the pull "
@@ -37,6 +43,23 @@ class DERnetConfig(ReconstructorConfig):
     refine_tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
         "auto", description="weight of a TV term in the refinement (units of ADMM-TV's mu; 0: none), or 'auto': "
                             "ADMM-TV's automatic mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
+    refine_denoiser: Optional[str] = Field(
+        "shipped", description="plug-and-play refinement: ppmpi's ADMM iteration warm-started at the network image, "
+                               "with this PP-MPI denoiser as the prior ('shipped', 'published' or a file); None: the "
+                               "proximal refinement (refine_mu, refine_error, refine_iterations, refine_tv)")
+    refine_pnp: dict = Field(default_factory=lambda: dict(PNP_DEFAULTS),
+                             description="ppmpi parameters of the plug-and-play refinement (rho, iterations, "
+                                         "sigma_factor, ...)")
+
+    @field_validator("refine_pnp")
+    @classmethod
+    def _ppmpi_parameters(cls, value: dict) -> dict:
+        """Only ppmpi's own parameters (device and dtype follow DERnet's), validated up front."""
+        fixed = sorted({"device", "dtype"} & set(value))
+        if fixed:
+            raise ValueError(f"expected ppmpi parameters other than device/dtype (DERnet's own), found {fixed}")
+        validated(get_reconstructor_class("ppmpi").Config, dict(PNP_DEFAULTS, **value), "ppmpi")  # a ValueError
+        return value
 
 
 def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
@@ -55,7 +78,10 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
     ``load_reconstructor("dernet", weights="w.pt")`` needs nothing else: the weights carry the
     geometry (grid, selected rows, receiver) and a fingerprint of the system matrix. Binding a
     system matrix is optional; if given, its rows are reduced to the trained selection and its
-    fingerprint must match, otherwise a clear error is raised instead of a garbage image.
+    fingerprint must match, otherwise a clear error is raised instead of a garbage image. With a
+    bound matrix the network image is refined against the data (``refine``): by default with
+    PP-MPI's plug-and-play iteration warm-started at it (``refine_denoiser``, ``refine_pnp``), or
+    by the proximal refinement of :mod:`mpirecon.refine` (``refine_denoiser=None``).
     """
 
     name = "dernet"
@@ -75,11 +101,16 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
         self.net = fuse_for_inference(net).to(self.device, dtype=getattr(torch, self.config.dtype))
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        """Per matrix: the refinement's operator, eigen-decomposition and factorisation (the
-        network itself needs nothing)."""
-        if self.config.refine:
+        """Per matrix: the refinement's set-up (the network itself needs nothing): the bound ppmpi
+        of the plug-and-play refinement (its operator and x-update factorisation), or the proximal
+        refinement's operator, eigen-decomposition and factorisation."""
+        cfg = self.config
+        if cfg.refine and cfg.refine_denoiser is not None:
+            params = dict(PNP_DEFAULTS, **cfg.refine_pnp, device=cfg.device, dtype=cfg.dtype)
+            self.pnp = load_reconstructor("ppmpi", system_matrix, weights=cfg.refine_denoiser, **params)
+        elif cfg.refine:
             self.op = operator_for(system_matrix, "float64")
-            prepare(self.op, tv=is_auto(self.config.refine_tv) or self.config.refine_tv > 0)
+            prepare(self.op, tv=is_auto(cfg.refine_tv) or cfg.refine_tv > 0)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         images = self._network(spectra)
@@ -87,6 +118,12 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
         self.solve_info["refined"] = bool(cfg.refine and self.system_matrix is not None)
         if not self.solve_info["refined"]:
             return images
+        self.solve_info["refinement"] = "proximal" if cfg.refine_denoiser is None else "plug-and-play"
+        if cfg.refine_denoiser is not None:
+            self.pnp.noise = self.noise  # the frames' noise estimate, as ppmpi's own solve would see it
+            refined = self.pnp.plug_and_play(spectra, images)
+            self.solve_info.update(self.pnp.solve_info)
+            return refined
         op = self.op
         mu = cfg.refine_mu
         if cfg.refine_error is not None and self.noise is not None and self.noise.source != CALIBRATION_SNR:

@@ -4,7 +4,19 @@ import pytest
 
 from mpirecon import load_reconstructor
 from mpirecon.operator import operator_for
+from mpirecon.reconstructor import ReconstructorError
 from mpirecon.refine import objective, refine
+from mpirecon_dernet.reconstructor import PNP_DEFAULTS
+
+
+@pytest.fixture(scope="module")
+def tiny_dernet(small_sm, tmp_path_factory):
+    """Weights of a DERnet trained for one short epoch on ``small_sm``."""
+    from mpirecon_dernet.training import TrainConfig, train_dernet
+    path = tmp_path_factory.mktemp("dernet") / "d.pt"
+    train_dernet(small_sm, path, TrainConfig(samples=128, val_samples=32, epochs=1, batch_size=64, c5=16,
+                                             max_minutes=None), progress=False)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +54,15 @@ def test_infinite_pull_returns_the_start(case):
     np.testing.assert_array_equal(refine(op, b, x0, mu=np.inf, iterations=50), x0)
 
 
-def test_dernet_refine_option(small_sm, tmp_path):
-    from mpirecon_dernet.training import TrainConfig, train_dernet
-    path = tmp_path / "d.pt"
-    train_dernet(small_sm, path, TrainConfig(samples=128, val_samples=32, epochs=1, batch_size=64, c5=16,
-                                             max_minutes=None), progress=False)
+def test_dernet_refine_option(small_sm, tiny_dernet):
+    path = tiny_dernet
     b = np.random.default_rng(0).random((2, small_sm.num_voxels)) @ small_sm.matrix.T
     plain = load_reconstructor("dernet", small_sm, weights=path, refine=False).reconstruct(b).images
-    far = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e12, refine_error=None).reconstruct(b).images
+    prox = dict(refine=True, refine_denoiser=None, refine_error=None)  # the proximal refinement
+    far = load_reconstructor("dernet", small_sm, weights=path, refine_mu=1e12, **prox).reconstruct(b).images
     np.testing.assert_allclose(far, plain, atol=1e-5 * plain.max())
-    near = load_reconstructor("dernet", small_sm, weights=path, refine=True, refine_mu=1e-3, refine_error=None,
-                              refine_iterations=200).reconstruct(b).images
+    near = load_reconstructor("dernet", small_sm, weights=path, refine_mu=1e-3, refine_iterations=200,
+                              **prox).reconstruct(b).images
     op = operator_for(small_sm)
     assert np.all(_residual(op, b, near.reshape(2, -1)) < _residual(op, b, plain.reshape(2, -1)))
     unbound = load_reconstructor("dernet", weights=path).reconstruct(b)  # weights alone: the plain network
@@ -102,16 +112,13 @@ def test_unconstrained_refinement_solves_the_normal_equations(case):
                                atol=1e-9 * x0.max())
 
 
-def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tmp_path):
+def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tiny_dernet):
     from mpirecon.autoreg import admm_mu
-    from mpirecon_dernet.training import TrainConfig, train_dernet
-    path = tmp_path / "d.pt"
-    train_dernet(small_sm, path, TrainConfig(samples=128, val_samples=32, epochs=1, batch_size=64, c5=16,
-                                             max_minutes=None), progress=False)
+    path = tiny_dernet
     rng = np.random.default_rng(1)
     b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
     b[1] *= 5  # another scale: μ is per frame
-    kw = dict(refine_mu=0.1, refine_error=None, refine_iterations=40)
+    kw = dict(refine_mu=0.1, refine_error=None, refine_iterations=40, refine_denoiser=None)
     plain = load_reconstructor("dernet", small_sm, weights=path, refine=False).reconstruct(b).images.reshape(3, -1)
     r = load_reconstructor("dernet", small_sm, weights=path, refine_tv="auto", **kw)
     auto = r.reconstruct(b, noise=0.02 * np.abs(b).mean()).images.reshape(3, -1)
@@ -120,3 +127,34 @@ def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tmp_path):
     assert tv.shape == (3,) and np.all(tv > 0)
     np.testing.assert_allclose(auto, refine(op, b, plain, mu=0.1, iterations=40, tv=tv), rtol=1e-6,
                                atol=1e-9 * plain.max())
+
+
+def test_dernet_default_refinement_is_ppmpi_warm_started_at_the_network_image(small_sm, tiny_dernet):
+    rng = np.random.default_rng(2)
+    b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
+    noise = 0.02 * np.abs(b).mean()
+    plain = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine=False).reconstruct(b).images
+    r = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine_pnp={"iterations": 7})
+    got = r.reconstruct(b, noise=noise)
+    assert got.extra["refined"] is True
+    pp = load_reconstructor("ppmpi", small_sm, weights="shipped", **{**PNP_DEFAULTS, "iterations": 7})
+    pp.noise = r.noise
+    want = pp.plug_and_play(b, plain.reshape(3, -1))
+    np.testing.assert_allclose(got.images.reshape(3, -1), want, rtol=1e-5, atol=1e-6 * want.max())
+    assert got.images.min() >= 0 and not np.allclose(want, plain.reshape(3, -1))
+    # from zero (ppmpi's own solve, annealed schedule) is another image: the start matters
+    assert not np.allclose(pp.reconstruct(b, noise=noise).images.reshape(3, -1), want)
+
+
+def test_ppmpi_warm_start_keeps_the_final_noise_level(small_sm):
+    pp = load_reconstructor("ppmpi", small_sm, sigma_start=0.2, sigma_end=0.01, iterations=5)
+    np.testing.assert_allclose(pp.noise_schedule(warm=True), np.full((5, 1), 0.01))
+    cold = pp.noise_schedule()
+    assert cold[0, 0] == pytest.approx(0.2) and cold[-1, 0] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("bad", [{"rhoo": 1.0}, {"iterations": 0}, {"device": "cpu"}])
+def test_dernet_refine_pnp_parameters_are_checked_up_front(bad, tiny_dernet):
+    with pytest.raises(ReconstructorError, match="refine_pnp") as info:
+        load_reconstructor("dernet", weights=tiny_dernet, refine_pnp=bad)
+    assert "\n" not in str(info.value)

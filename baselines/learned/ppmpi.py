@@ -8,6 +8,8 @@ The prior list is ``[Denoiser, NonNegative]`` for :func:`mpirecon.admm.admm`, th
 baselines use; the x-update factorisation is cached in the shared operator (torch backend, on
 the CPU or a GPU); iterations are batched over frames. ``mpirecon train --method ppmpi`` trains
 a denoiser on the phantom prior for the system matrix's grid (:meth:`PPMPIReconstructor.train`).
+:meth:`PPMPIReconstructor.plug_and_play` is also the hook through which another method warm-starts
+the iteration at its own images (DERnet's default refinement).
 """
 from __future__ import annotations
 
@@ -73,17 +75,19 @@ class PPMPIReconstructor(Reconstructor):
         self.op.x_update(self.config.rho)
         self.image_shape = system_matrix.image_shape
 
-    def noise_schedule(self, b: np.ndarray | None = None) -> np.ndarray:
+    def noise_schedule(self, b: np.ndarray | None = None, warm: bool = False) -> np.ndarray:
         """The noise std (relative to the image maximum) the denoiser is told in each ADMM
         iteration, per frame (iterations, F): geometric from ``max(sigma_start, sigma_end)`` to
-        ``sigma_end``. ``b``: the stacked scaled data (2R, F), needed with ``sigma_end='auto'``
-        (F = 1 without it)."""
+        ``sigma_end``, or flat at ``sigma_end`` when ``warm`` (a warm start is already close, see
+        :meth:`plug_and_play`). ``b``: the stacked scaled data (2R, F), needed with
+        ``sigma_end='auto'`` (F = 1 without it)."""
         cfg = self.config
         if is_auto(cfg.sigma_end):
             end = cfg.sigma_factor * self.relative_error(b)
         else:
             end = np.full(1 if b is None else b.shape[1], float(cfg.sigma_end))
-        return np.geomspace(np.maximum(cfg.sigma_start, end), end, cfg.iterations)
+        start = end if warm else np.maximum(cfg.sigma_start, end)
+        return np.geomspace(start, end, cfg.iterations)
 
     def relative_error(self, b: np.ndarray) -> np.ndarray:
         """Each frame's expected data misfit over its data norm (F,), for stacked scaled data b
@@ -93,10 +97,17 @@ class PPMPIReconstructor(Reconstructor):
         return np.sqrt(residual_targets(self.host, b, self.noise)) / np.where(norms > 0, norms, 1.0)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
+        return self.plug_and_play(spectra)
+
+    def plug_and_play(self, spectra: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+        """PP-MPI's ADMM on spectra (F, R complex) -> images (F, P), from zero or, as a hook for
+        other methods (DERnet's refinement), warm-started at images ``start`` (F, P), with the
+        denoiser told the final noise level from the first iteration. The noise estimate is
+        ``self.noise`` (set by :meth:`reconstruct`; a caller of the hook sets it)."""
         b = self.host.data(spectra)
         s = self.host.frame_scales(b)
         shape = self.image_shape
-        schedule = self.noise_schedule(b)
+        schedule = self.noise_schedule(b, warm=start is not None)
         self.solve_info = {"sigma_end": schedule[-1].tolist()}
         levels = iter(torch.as_tensor(schedule, device=self.device, dtype=self.tdtype))  # one row per prox call
 
@@ -106,8 +117,10 @@ class PPMPIReconstructor(Reconstructor):
 
         terms = [Denoiser(denoise_columns)] + ([NonNegative()] if self.config.nonneg else [])
         bt = torch.as_tensor(b / s, device=self.device, dtype=self.tdtype)
+        x_init = None if start is None else torch.as_tensor(np.asarray(start).T / s, device=self.device,
+                                                             dtype=self.tdtype)
         with torch.inference_mode():
-            z = admm(self.op, bt, terms, self.config.rho, self.config.iterations)
+            z = admm(self.op, bt, terms, self.config.rho, self.config.iterations, x_init=x_init)
         return (z.cpu().numpy().astype(np.float64) * s).T
 
     @classmethod
