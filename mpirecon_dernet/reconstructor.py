@@ -1,7 +1,7 @@
 """The ``dernet`` reconstructor plugin: a trained DERnet behind the common interface."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -34,22 +34,24 @@ class DERnetConfig(ReconstructorConfig):
                                            "mpirecon.refine); the weights alone give the plain network image")
     refine_mu: float = Field(0.1, gt=0, description="proximal refinement: pull towards the network image (relative to ||A||_F^2/P), "
                                                      "used when the measurement's noise is unknown")
-    refine_error: Optional[float] = Field(0.1, gt=0, description="expected RMS error of the network image relative "
+    refine_error: Optional[float] = Field(0.1, gt=0, description="proximal refinement: expected RMS error of the network image relative "
                                                                  "to its maximum: with a noise estimate, the pull "
                                                                  "follows each frame's noise (MAP weight); unset: "
                                                                  "always refine_mu")
-    refine_iterations: int = Field(300, ge=0, le=10000, description="ADMM iterations of the refinement (from the "
+    refine_iterations: int = Field(300, ge=0, le=10000, description="proximal refinement: ADMM iterations (from the "
                                                                     "exact unconstrained refinement; 300: converged)")
     refine_tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
-        "auto", description="weight of a TV term in the refinement (units of ADMM-TV's mu; 0: none), or 'auto': "
+        "auto", description="proximal refinement: weight of a TV term (units of ADMM-TV's mu; 0: none), or 'auto': "
                             "ADMM-TV's automatic mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
     refine_denoiser: Optional[str] = Field(
         "shipped", description="plug-and-play refinement: ppmpi's ADMM iteration warm-started at the network image, "
                                "with this PP-MPI denoiser as the prior ('shipped', 'published' or a file); None: the "
                                "proximal refinement (refine_mu, refine_error, refine_iterations, refine_tv)")
-    refine_pnp: dict = Field(default_factory=lambda: dict(PNP_DEFAULTS),
-                             description="ppmpi parameters of the plug-and-play refinement (rho, iterations, "
-                                         "sigma_factor, ...)")
+    refine_pnp: dict[str, Any] = Field(
+        default_factory=lambda: dict(PNP_DEFAULTS),
+        description="plug-and-play refinement: ppmpi parameters (rho, iterations, sigma_factor, sigma_end, nonneg) "
+                    "over these defaults, not ppmpi's own; device and dtype are DERnet's; sigma_start has no effect "
+                    "(the warm start keeps the final noise level)")
 
     @field_validator("refine_pnp")
     @classmethod
@@ -58,8 +60,9 @@ class DERnetConfig(ReconstructorConfig):
         fixed = sorted({"device", "dtype"} & set(value))
         if fixed:
             raise ValueError(f"expected ppmpi parameters other than device/dtype (DERnet's own), found {fixed}")
-        validated(get_reconstructor_class("ppmpi").Config, dict(PNP_DEFAULTS, **value), "ppmpi")  # a ValueError
-        return value
+        merged = dict(PNP_DEFAULTS, **value)
+        validated(get_reconstructor_class("ppmpi").Config, merged, "ppmpi")  # a ValueError
+        return merged
 
 
 def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
@@ -106,7 +109,7 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
         refinement's operator, eigen-decomposition and factorisation."""
         cfg = self.config
         if cfg.refine and cfg.refine_denoiser is not None:
-            params = dict(PNP_DEFAULTS, **cfg.refine_pnp, device=cfg.device, dtype=cfg.dtype)
+            params = dict(cfg.refine_pnp, device=cfg.device, dtype=cfg.dtype)
             self.pnp = load_reconstructor("ppmpi", system_matrix, weights=cfg.refine_denoiser, **params)
         elif cfg.refine:
             self.op = operator_for(system_matrix, "float64")
@@ -120,9 +123,8 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
             return images
         self.solve_info["refinement"] = "proximal" if cfg.refine_denoiser is None else "plug-and-play"
         if cfg.refine_denoiser is not None:
-            self.pnp.noise = self.noise  # the frames' noise estimate, as ppmpi's own solve would see it
-            refined = self.pnp.plug_and_play(spectra, images)
-            self.solve_info.update(self.pnp.solve_info)
+            refined = self.pnp.plug_and_play(spectra, images, noise=self.noise)
+            self.solve_info.update(self.pnp.solve_info, denoiser=str(self.pnp.weights_file))
             return refined
         op = self.op
         mu = cfg.refine_mu

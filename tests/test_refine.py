@@ -134,16 +134,21 @@ def test_dernet_default_refinement_is_ppmpi_warm_started_at_the_network_image(sm
     b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
     noise = 0.02 * np.abs(b).mean()
     plain = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine=False).reconstruct(b).images
+    plain = plain.reshape(3, -1)
     r = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine_pnp={"iterations": 7})
+    assert r.config.refine_pnp == {**PNP_DEFAULTS, "iterations": 7}  # recorded in full
     got = r.reconstruct(b, noise=noise)
-    assert got.extra["refined"] is True
+    assert got.extra["refined"] is True and got.extra["refinement"] == "plug-and-play"
+    assert len(got.extra["sigma_end"]) == 3 and got.extra["denoiser"].endswith(".pth")
     pp = load_reconstructor("ppmpi", small_sm, weights="shipped", **{**PNP_DEFAULTS, "iterations": 7})
-    pp.noise = r.noise
-    want = pp.plug_and_play(b, plain.reshape(3, -1))
+    want = pp.plug_and_play(b, plain, noise=r.noise)
     np.testing.assert_allclose(got.images.reshape(3, -1), want, rtol=1e-5, atol=1e-6 * want.max())
-    assert got.images.min() >= 0 and not np.allclose(want, plain.reshape(3, -1))
-    # from zero (ppmpi's own solve, annealed schedule) is another image: the start matters
-    assert not np.allclose(pp.reconstruct(b, noise=noise).images.reshape(3, -1), want)
+    assert got.images.min() >= 0 and not np.allclose(want, plain)
+    # the start matters: the same iteration from zero is another image
+    assert not np.allclose(pp.plug_and_play(b, np.zeros_like(plain), noise=r.noise), want, atol=1e-3 * want.max())
+    # the proximal refinement through with_params is another image again
+    prox = r.with_params(refine_denoiser=None).reconstruct(b, noise=noise)
+    assert prox.extra["refinement"] == "proximal" and not np.allclose(prox.images.reshape(3, -1), want)
 
 
 def test_ppmpi_warm_start_keeps_the_final_noise_level(small_sm):
@@ -151,10 +156,16 @@ def test_ppmpi_warm_start_keeps_the_final_noise_level(small_sm):
     np.testing.assert_allclose(pp.noise_schedule(warm=True), np.full((5, 1), 0.01))
     cold = pp.noise_schedule()
     assert cold[0, 0] == pytest.approx(0.2) and cold[-1, 0] == pytest.approx(0.01)
+    b = pp.host.data(np.random.default_rng(3).random((2, small_sm.num_voxels)) @ small_sm.matrix.T)
+    auto = pp.with_params(sigma_end="auto")
+    auto.noise = None
+    warm = auto.noise_schedule(b, warm=True)  # per frame, flat at the automatic level
+    assert warm.shape == (5, 2) and np.allclose(warm, warm[-1], rtol=1e-12, atol=0) and np.all(warm > 0)
 
 
-@pytest.mark.parametrize("bad", [{"rhoo": 1.0}, {"iterations": 0}, {"device": "cpu"}])
-def test_dernet_refine_pnp_parameters_are_checked_up_front(bad, tiny_dernet):
-    with pytest.raises(ReconstructorError, match="refine_pnp") as info:
+@pytest.mark.parametrize("bad, found", [({"rhoo": 1.0}, "rhoo"), ({"iterations": 0}, "iterations"),
+                                        ({"device": "cpu"}, "device"), ({1: 2}, "refine_pnp")])
+def test_dernet_refine_pnp_parameters_are_checked_up_front(bad, found, tiny_dernet):
+    with pytest.raises(ReconstructorError, match=rf"refine_pnp.*{found}") as info:
         load_reconstructor("dernet", weights=tiny_dernet, refine_pnp=bad)
     assert "\n" not in str(info.value)

@@ -97,13 +97,15 @@ class PPMPIReconstructor(Reconstructor):
         return np.sqrt(residual_targets(self.host, b, self.noise)) / np.where(norms > 0, norms, 1.0)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
-        return self.plug_and_play(spectra)
+        return self.plug_and_play(spectra, noise=self.noise)
 
-    def plug_and_play(self, spectra: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    def plug_and_play(self, spectra: np.ndarray, start: np.ndarray | None = None, *, noise) -> np.ndarray:
         """PP-MPI's ADMM on spectra (F, R complex) -> images (F, P), from zero or, as a hook for
-        other methods (DERnet's refinement), warm-started at images ``start`` (F, P), with the
-        denoiser told the final noise level from the first iteration. The noise estimate is
-        ``self.noise`` (set by :meth:`reconstruct`; a caller of the hook sets it)."""
+        other methods (DERnet's refinement), warm-started at images ``start`` (F, P; the output's
+        units and voxel order, x fastest), with the denoiser told the final noise level from the
+        first iteration (``sigma_start`` then has no effect). ``noise``: the frames'
+        :class:`~mpirecon.noise.NoiseEstimate` or None, as :meth:`reconstruct` would find it."""
+        self.noise = noise
         b = self.host.data(spectra)
         s = self.host.frame_scales(b)
         shape = self.image_shape
