@@ -18,7 +18,7 @@ import json
 import numpy as np
 
 from mpirecon import load_reconstructor
-from mpirecon.bench import PROTOCOL_SEED_OFFSETS, BenchConfig, _data
+from mpirecon.bench import BenchConfig, _data, split_seed
 from mpirecon.metrics import psnr
 from mpirecon.provenance import versions
 from mpirecon.selection import selected_system_matrix
@@ -42,7 +42,7 @@ def main():
     out = {}
     for protocol in args.protocols.split(","):
         for si, snr in enumerate(cfg.snr_levels):
-            seed = cfg.seed + 1000 * PROTOCOL_SEED_OFFSETS[protocol] + 10 * si
+            seed = split_seed(cfg.seed, protocol, si)
             sig, img, noise, _ = _data(protocol, cfg, sim, sm, snr, args.samples, seed)
             row = {k: float(np.mean(psnr(r.reconstruct(sig, noise=noise).images, img))) for k, r in recons.items()}
             out[f"{protocol}/{snr:g}"] = row

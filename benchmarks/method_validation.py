@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 from mpirecon import load_reconstructor, metrics
-from mpirecon.bench import PROTOCOL_SEED_OFFSETS, BenchConfig, _data
+from mpirecon.bench import BenchConfig, _data, split_seed
 from mpirecon.cli.common import parse_params
 from mpirecon.provenance import versions
 from mpirecon.selection import selected_system_matrix
@@ -51,10 +51,8 @@ def main() -> None:
     for protocol in args.protocols:
         means = {v: [] for v in args.variants}
         for snr in args.snr:
-            # the bench's validation split of this protocol and SNR (seeds as mpirecon.bench.run_bench,
-            # which number the SNR levels in the bench's order)
-            si = list(cfg.snr_levels).index(snr)
-            seed = cfg.seed + 1000 * PROTOCOL_SEED_OFFSETS[protocol] + 10 * si + 5
+            # the bench's validation split of this protocol and SNR (levels numbered in the bench's order)
+            seed = split_seed(cfg.seed, protocol, list(cfg.snr_levels).index(snr), validation=True)
             sig, img, noise, _ = _data(protocol, cfg, sim, sm, snr, args.samples, seed)
             ref = metrics.psnr(reference.reconstruct(sig, noise=noise).images, img)
             row = [f"admm_tv default {ref.mean():.2f}"]

@@ -22,7 +22,7 @@ CLASSICAL = ["pinv", "kaczmarz", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"]
 
 def main():
     from mpirecon import load_reconstructor, metrics
-    from mpirecon.bench import PROTOCOL_SEED_OFFSETS, BenchConfig, _data, _load_calibration
+    from mpirecon.bench import BenchConfig, _data, _load_calibration, split_seed
     from mpirecon.selection import selected_system_matrix
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,7 +39,7 @@ def main():
         print(f"### {protocol}: PSNR (dB) on the first {n} test samples")
         for si, snr in enumerate(cfg.snr_levels):
             cell = levels[f"{snr:g}"]
-            seed = cfg.seed + 1000 * PROTOCOL_SEED_OFFSETS[protocol] + 10 * si
+            seed = split_seed(cfg.seed, protocol, si)
             sig, img, noise, _ = _data(protocol, cfg, sim, sm, snr, cfg.test_samples, seed)
             row = []
             for name, entry in cell.items():

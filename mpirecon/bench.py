@@ -57,6 +57,13 @@ TUNING_GRIDS: dict[str, dict[str, list]] = {
 PROTOCOL_SEED_OFFSETS = {"paper": 0, "realistic": 1, "holdout": 2}
 
 
+def split_seed(base_seed: int, protocol: str, level: int, validation: bool = False) -> int:
+    """Seed of the test (or validation) split of ``protocol`` at the SNR level with index
+    ``level`` in the bench's list, from the bench's ``seed``: fixed per protocol, so a split does
+    not depend on which protocols run."""
+    return base_seed + 1000 * PROTOCOL_SEED_OFFSETS[protocol] + 10 * level + (5 if validation else 0)
+
+
 class BenchConfig(BaseModel):
     """Benchmark parameters (recorded in results.json)."""
 
@@ -272,7 +279,6 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
     examples_dir.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(protocols) * len(cfg.snr_levels) * len(methods), "bench", enabled=progress)
     for protocol in protocols:
-        pi = PROTOCOL_SEED_OFFSETS[protocol]  # fixed per protocol: test splits do not depend on the list
         proto = results["protocols"].setdefault(protocol, {})
         for si, snr in enumerate(cfg.snr_levels):
             level = proto.setdefault(f"{snr:g}", {})
@@ -281,9 +287,8 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                 bar.update(len(methods) - len(todo), protocol=protocol, snr=snr, method="(resumed)")
             if not todo:
                 continue
-            seed = cfg.seed + 1000 * pi + 10 * si
-            test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, seed)
-            val = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, seed + 5)
+            test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, split_seed(cfg.seed, protocol, si))
+            val = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, split_seed(cfg.seed, protocol, si, True))
             for name in todo:
                 level[name], images, truth = _evaluate(name, cfg, sm_sel, test, val)
                 if snr == cfg.example_snr:
