@@ -21,6 +21,9 @@ from mpirecon.admm import admm
 from mpirecon.autoreg import admm_mu, admm_rho, is_auto
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.linalg import like
+from mpirecon.memory import (MemoryEstimate, common_parts, dense_normal_bytes, gram_block_bytes, gram_bytes, real_size,
+                             stacked_operator_bytes)
+from mpirecon.operator import DENSE_MAX_VOXELS, choose_strategy
 from mpirecon.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
@@ -83,6 +86,22 @@ class _ADMMBase(Reconstructor):
         """Prior family for :data:`mpirecon.autoreg.MU_FACTORS`: "l1", "tv" or "l1tv"."""
         w_l1, w_tv = self._weights()
         return "l1tv" if w_l1 > 0 and w_tv > 0 else "tv" if w_tv > 0 else "l1"
+
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:
+        """Dense: AᵀA + ρ(I + DᵀD) factorised and inverted (P x P); large: the Woodbury Gram(s) and
+        inverse (2R x 2R float64) and the row blocks that build them; ADMM's splittings per frame."""
+        prec = config.dtype
+        parts = common_parts(rows, voxels, frames, prec)
+        parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
+        strategy = choose_strategy(config.strategy, voxels, DENSE_MAX_VOXELS)
+        tv = cls.prior_weights[1] > 0 or "alpha_tv" in cls.Config.model_fields
+        if strategy == "dense":
+            parts.update(dense_normal_bytes(rows, voxels, prec))
+        else:
+            parts["gram"] = (3 if tv else 2) * gram_bytes(rows) + 2 * gram_block_bytes(voxels)
+        parts["iterates"] = (8 + (12 if tv else 0)) * voxels * frames * real_size(prec)
+        return MemoryEstimate(parts, prec, strategy)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         self.op = classical_operator(system_matrix, self.config)

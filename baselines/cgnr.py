@@ -18,6 +18,8 @@ from mdf_io import SystemMatrix
 from mpirecon.autoreg import TAU, is_auto, residual_targets
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.linalg import cast_like, clamp_min, colsum, copy, eye_like, like, tiny, zeros_like
+from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
+from mpirecon.operator import DENSE_MAX_VOXELS, choose_strategy
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
@@ -38,6 +40,18 @@ class CGNR(Reconstructor):
     description = "conjugate gradients on Tikhonov normal equations (early stopping regularises)"
     Config = CGNRConfig
     capabilities = Capabilities(supports_gpu=True)
+
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:
+        """Dense: AᵀA + λI (P x P, twice while formed); large: the CG vectors of every frame."""
+        prec = config.dtype
+        parts = common_parts(rows, voxels, frames, prec)
+        parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
+        strategy = choose_strategy(config.strategy, voxels, DENSE_MAX_VOXELS)
+        if strategy == "dense":
+            parts["normal"] = 2 * voxels ** 2 * real_size(prec)
+        parts["iterates"] = 8 * voxels * frames * real_size(prec) + 2 * rows * frames * 16
+        return MemoryEstimate(parts, prec, strategy)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         self.op = op = classical_operator(system_matrix, self.config)

@@ -9,8 +9,10 @@ solve and two matrix products, batched over frames, with exactly the iterates of
 
 Large strategy (the numpy default): blocks of ``block_rows`` rows in order, each with its own
 B x B triangular matrix (R·B numbers in all, no R x R Gram): true row-action sweeps, run through
-BLAS (gemm/trsm, gemv/trsv for one frame) on Fortran-ordered blocks that stay in cache between
-their two products. Dense strategy (torch while R <= :data:`mpirecon.operator.KACZMARZ_WHOLE_MAX_ROWS`,
+BLAS (gemm/trsm, gemv/trsv for one frame) directly on the system matrix's own rows (views, no
+copy: the iterates are conjugated so that both products read the C-ordered rows; the rows are
+left unscaled with λ s² in place of λ, which gives the same iterates), so the only copy of the
+matrix in memory is the one that was read (in complex64 for ``dtype="float32"``). Dense strategy (torch while R <= :data:`mpirecon.operator.KACZMARZ_WHOLE_MAX_ROWS`,
 or numpy when R <= ``block_rows``): one block of all R rows (an R x R triangular matrix), fewer
 kernel launches on a GPU. ``python benchmarks/kaczmarz_reference.py --two-d`` compares both with
 the MDF repository's row loop (identical iterates).
@@ -30,6 +32,7 @@ from mdf_io import SystemMatrix
 from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.linalg import cast_like, eye_like, is_numpy, solve_lower, zeros_like
+from mpirecon.memory import MemoryEstimate, common_parts, real_size
 from mpirecon.operator import KACZMARZ_WHOLE_MAX_ROWS, choose_strategy, operator_for
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
@@ -54,6 +57,20 @@ class Kaczmarz(Reconstructor):
     Config = KaczmarzConfig
     capabilities = Capabilities(supports_gpu=True)
 
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:
+        """The matrix itself (a shuffled copy with ``shuffle``), B x B triangles per row block, the
+        complex iterates of every frame."""
+        prec = config.dtype
+        c = 2 * real_size(prec)
+        parts = common_parts(rows, voxels, frames, prec)
+        block = min(config.block_rows, rows)
+        parts["triangles"] = 2 * rows * block * c
+        if config.shuffle:
+            parts["shuffled rows"] = rows * voxels * c
+        parts["iterates"] = 3 * voxels * frames * c + 4 * rows * frames * c
+        return MemoryEstimate(parts, prec, "large" if rows > block else "dense")
+
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
         op = classical_operator(system_matrix, cfg)
@@ -68,28 +85,31 @@ class Kaczmarz(Reconstructor):
         # whole R x R triangle while it is small (fewer kernel launches), blocks beyond
         self.strategy = choose_strategy(cfg.strategy, r, cfg.block_rows if self.blas else KACZMARZ_WHOLE_MAX_ROWS)
         block = r if self.strategy == "dense" else min(cfg.block_rows, r)
+        spans = [(i, min(i + block, r)) for i in range(0, r, block)]
 
         def row_blocks():  # per (matrix, dtype, row order, blocks): shared by every lambda
-            spans = [(i, min(i + block, r)) for i in range(0, r, block)]
+            if self.blas:  # views of the matrix's own rows (no copy in the working dtype, natural order)
+                rows = visiting_rows(system_matrix.matrix, self.order if cfg.shuffle else None, cdtype)
+                return [(i0, i1, rows[i0:i1].T, None, conj_gram(rows[i0:i1])) for i0, i1 in spans]
             rows = [self._rows(system_matrix.matrix, i0, i1, cdtype) for i0, i1 in spans]  # block by block
-            if self.blas:  # Fortran order: the BLAS calls read the blocks without copies
-                return [(i0, i1, np.asfortranarray(a), None, np.asfortranarray(a @ a.conj().T))
-                        for (i0, i1), a in zip(spans, rows)]
             ah = op.backend(np.ascontiguousarray(np.concatenate(rows).conj().T)) if self.strategy == "dense" else None
             return [(i0, i1, op.backend(a), ah, op.backend(np.tril(a @ a.conj().T))) for (i0, i1), a in zip(spans, rows)]
 
-        key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block)
+        key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block, bool(self.blas))
         self.row_blocks = op.memo(key, row_blocks)
         self.num_voxels = system_matrix.num_voxels
         self.blocks = None if is_auto(cfg.lam) else self._blocks(cfg.lam)
 
     def _rows(self, matrix, i0: int, i1: int, cdtype) -> np.ndarray:
-        """Rows ``i0:i1`` of the visiting order of ``matrix`` (R, P), scaled, in ``cdtype``."""
+        """Rows ``i0:i1`` of the visiting order of ``matrix`` (R, P), scaled, in ``cdtype`` (torch path)."""
         return (matrix[self.order[i0:i1]] / self.scale).astype(cdtype, copy=False)
 
     def _blocks(self, lam: float) -> list:
-        """(first row, end row, rows A_k, A_kᴴ or None, tril(A_k A_kᴴ) + λI) of every row block."""
+        """(first row, end row, rows, A_kᴴ or None, lower triangle + λI) of every row block. The numpy
+        path works on the unscaled rows (``rows`` is the Fortran view A_kᵀ, the triangle that of
+        conj(A_k A_kᴴ)) with λ s², which gives the iterates of the scaled problem."""
         out = []
+        lam = lam * self.scale ** 2 if self.blas else lam
         for i0, i1, a, ah, gram in self.row_blocks:
             lower = gram + lam * eye_like(gram, i1 - i0)
             out.append((i0, i1, a, ah, np.asfortranarray(lower) if self.blas else lower))
@@ -97,7 +117,9 @@ class Kaczmarz(Reconstructor):
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
-        b = self.backend((np.asarray(spectra)[:, self.order].T / self.scale).astype(self.cdtype))  # (R, F)
+        spectra = np.asarray(spectra)[:, self.order].T  # (R, F)
+        # numpy: the conjugate problem on the unscaled rows (see _sweep_blas); torch: scaled data
+        b = np.conj(spectra).astype(self.cdtype) if self.blas else self.backend((spectra / self.scale).astype(self.cdtype))
         if not is_auto(cfg.lam):
             return self.host(self._sweeps(b, cfg.lam, self.blocks))
         # λ per frame; the frames that share a λ (values of the λ grid) are swept together
@@ -121,6 +143,7 @@ class Kaczmarz(Reconstructor):
         ``enforce_real`` nor ``nonneg``)."""
         cfg = self.config
         sweep = self._sweep_blas if self.blas else self._sweep
+        lam = lam * self.scale ** 2 if self.blas else lam  # unscaled rows on the numpy path
         x = _zeros(b, self.num_voxels, b.shape[1])
         v = zeros_like(b)
         for _ in range(cfg.iterations):
@@ -129,7 +152,9 @@ class Kaczmarz(Reconstructor):
                 x = cast_like(project_nonneg(x.real), b)
             elif cfg.enforce_real:
                 x = cast_like(x.real, b)
-        return x.real.T if (cfg.enforce_real or cfg.nonneg) else x.T
+        if cfg.enforce_real or cfg.nonneg:
+            return x.real.T
+        return np.conj(x).T if self.blas else x.T
 
     def _sweep(self, x, b, v, lam: float, blocks: list):
         """One sweep over the row ``blocks`` in order (torch); updates ``v`` in place, returns the new x."""
@@ -141,29 +166,44 @@ class Kaczmarz(Reconstructor):
         return x
 
     def _sweep_blas(self, x, b, v, lam: float, blocks: list):
-        """:meth:`_sweep` for numpy through BLAS on the Fortran-ordered blocks (gemm/trsm, or
-        gemv/trsv for one frame; no conjugate-transpose copies, in-place updates)."""
+        """:meth:`_sweep` for numpy through BLAS, on the conjugated iterates: with x̄, b̄, v̄ the
+        updates read ``conj(rhs) = b̄_k - λv̄_k - Ā_k x̄`` and ``x̄ += A_kᵀ δ̄``, so both products use
+        the Fortran view ``A_kᵀ`` of the matrix's C-ordered rows (gemm ``trans_a=2`` gives Ā_k)
+        without a copy; ``lower`` is conj(tril(A_k A_kᴴ)) + λI. gemm/trsm, or gemv/trsv for one frame."""
         if b.shape[1] == 1:
             return self._sweep_blas_one(x[:, 0], b[:, 0], v[:, 0], lam, blocks)[:, None]
         gemm, trsm = self.blas[:2]
         x = np.asfortranarray(x)
-        for i0, i1, a, _, lower in blocks:
-            rhs = gemm(-1.0, a, x, beta=1.0, c=np.asfortranarray(b[i0:i1] - lam * v[i0:i1]), overwrite_c=1)
+        for i0, i1, at, _, lower in blocks:
+            rhs = gemm(-1.0, at, x, beta=1.0, c=np.asfortranarray(b[i0:i1] - lam * v[i0:i1]), trans_a=2, overwrite_c=1)
             delta = trsm(1.0, lower, rhs, lower=1, overwrite_b=1)
             v[i0:i1] += delta
-            x = gemm(1.0, a, delta, beta=1.0, c=x, trans_a=2, overwrite_c=1)
+            x = gemm(1.0, at, delta, beta=1.0, c=x, overwrite_c=1)
         return x
 
     def _sweep_blas_one(self, x, b, v, lam: float, blocks: list):
-        """One frame: x (P,), b and v (R,) (``v`` a view updated in place); returns the new x."""
+        """One frame (conjugated as :meth:`_sweep_blas`): x (P,), b and v (R,) (``v`` a view updated
+        in place); returns the new x."""
         gemv, trsv = self.blas[2:]
         x = np.array(x)
-        for i0, i1, a, _, lower in blocks:
-            rhs = gemv(-1.0, a, x, beta=1.0, y=b[i0:i1] - lam * v[i0:i1], overwrite_y=1)
+        for i0, i1, at, _, lower in blocks:
+            rhs = gemv(-1.0, at, x, beta=1.0, y=b[i0:i1] - lam * v[i0:i1], trans=2, overwrite_y=1)
             delta = trsv(lower, rhs, lower=1, overwrite_x=1)
             v[i0:i1] += delta
-            x = gemv(1.0, a, delta, beta=1.0, y=x, trans=2, overwrite_y=1)
+            x = gemv(1.0, at, delta, beta=1.0, y=x, overwrite_y=1)
         return x
+
+
+def visiting_rows(matrix: np.ndarray, order, cdtype) -> np.ndarray:
+    """The rows (R, P) in ``cdtype``, C-ordered: ``matrix`` itself when it already is (no copy), a
+    copy when the dtype differs or ``order`` (a permutation, None: natural order) shuffles them."""
+    rows = matrix if order is None else matrix[order]
+    return np.ascontiguousarray(rows, dtype=cdtype)
+
+
+def conj_gram(a: np.ndarray) -> np.ndarray:
+    """``conj(tril(a aᴴ))`` (B, B) of a row block ``a`` (B, P)."""
+    return np.tril(np.conj(a) @ a.T)
 
 
 def _blas_kernels(cdtype):

@@ -19,7 +19,9 @@ from mdf_io import SystemMatrix
 from mpirecon.classical import ClassicalConfig, classical_operator
 from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
 from mpirecon.linalg import add_diagonal, like, spd_inverse
-from mpirecon.operator import operator_for
+from mpirecon.memory import (MemoryEstimate, common_parts, gram_block_bytes, gram_bytes, real_size,
+                             stacked_operator_bytes)
+from mpirecon.operator import SVD_MAX_VOXELS, choose_strategy, operator_for
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
@@ -39,6 +41,25 @@ class PseudoInverse(Reconstructor):
     description = "Tikhonov / truncated-SVD pseudo-inverse (SVD once per system matrix)"
     Config = PseudoInverseConfig
     capabilities = Capabilities(supports_gpu=True)
+
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:
+        """Dense: the float64 SVD (stacked copy, U, Vᵀ, LAPACK work) and the P x 2R map; large: the
+        2R x 2R Gram and its inverse (+ the eigen-decomposition for ``lam="auto"``)."""
+        prec = config.dtype
+        parts = common_parts(rows, voxels, frames, prec)
+        parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
+        strategy = choose_strategy(config.strategy, voxels, SVD_MAX_VOXELS)
+        if strategy == "dense":
+            r = min(2 * rows, voxels)
+            parts["svd"] = 8 * (2 * (2 * rows * voxels) + 2 * rows * r + r * voxels)
+            parts["map"] = 2 * rows * voxels * real_size(prec)
+        else:
+            parts["gram"] = 2 * gram_bytes(rows) + gram_block_bytes(voxels)
+            parts["map"] = gram_bytes(rows) // 8 * real_size(prec)
+        if is_auto(config.lam):
+            parts["spectrum"] = 3 * gram_bytes(rows)
+        return MemoryEstimate(parts, prec, strategy)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config

@@ -12,7 +12,8 @@ Public API::
 from .atomic import atomic_output, atomic_outputs
 from .containers import Measurement, Reconstruction, SystemMatrix
 from .geometry import Geometry, RowIndex, frequency_axis
-from .errors import MDFError, MDFFormatError, MDFMismatchError, MDFNotSupportedError, MDFWriteError
+from .errors import (MDFDiskFullError, MDFError, MDFFormatError, MDFMismatchError, MDFNotSupportedError,
+                     MDFWriteError)
 from .info import describe
 from .metadata import (MDF_VERSION, Acquisition, Calibration, DriveField, Experiment, GeneralInfo,
                        MDFHeader, Receiver, Scanner, Study, Tracer)
@@ -25,7 +26,7 @@ from .writer import write_mdf, write_measurement, write_reconstruction, write_sy
 __all__ = [
     "Acquisition", "Calibration", "DriveField", "Experiment", "GeneralInfo", "Geometry", "MDFError",
     "MDFFile", "MDFFormatError", "MDFHeader", "MDFMismatchError", "MDFNotSupportedError",
-    "MDFWriteError", "MDF_VERSION", "Measurement", "Receiver", "Reconstruction", "RowIndex",
+    "MDFDiskFullError", "MDFWriteError", "MDF_VERSION", "Measurement", "Receiver", "Reconstruction", "RowIndex",
     "Scanner", "Study", "SystemMatrix", "Tracer", "atomic_output", "atomic_outputs", "describe",
     "frequency_axis",
     "read_measurement", "read_reconstruction", "read_system_matrix", "write_mdf",

@@ -22,19 +22,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import MDFWriteError, describe_exception
+from .errors import MDFDiskFullError, MDFWriteError, describe_exception
 
 __all__ = ["atomic_output", "atomic_outputs"]
 
 
 @contextlib.contextmanager
-def atomic_output(path, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(path, *, overwrite: bool = False, needs: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s directory that becomes ``path`` if the block succeeds.
 
     Args:
@@ -42,17 +43,20 @@ def atomic_output(path, *, overwrite: bool = False) -> Iterator[Path]:
             parent directory does not exist, or if it exists and ``overwrite`` is False.
         overwrite: replace an existing file (atomically, with ``os.replace``).
     """
-    with atomic_outputs([path], overwrite=overwrite) as (tmp,):
+    with atomic_outputs([path], overwrite=overwrite, needs=needs) as (tmp,):
         yield tmp
 
 
 @contextlib.contextmanager
-def atomic_outputs(paths: Sequence, *, overwrite: bool = False) -> Iterator[list[Path]]:
+def atomic_outputs(paths: Sequence, *, overwrite: bool = False, needs: int | None = None) -> Iterator[list[Path]]:
     """Yield one temporary path per entry of ``paths`` (same order); on success all of them
     appear at their final names together, otherwise none does.
 
     If publishing fails half-way (e.g. the second name was taken meanwhile), the files already
     published are removed again, and with ``overwrite`` the files they replaced are restored.
+    A full device (ENOSPC, also as the text of h5py's or torch's errors) becomes one
+    :class:`MDFDiskFullError` naming the final file; ``needs`` (bytes, if known) is checked
+    against the free space before anything is written and quoted in the message.
     """
     finals = [Path(p) for p in paths]
     resolved = [os.path.abspath(p) for p in finals]
@@ -60,6 +64,8 @@ def atomic_outputs(paths: Sequence, *, overwrite: bool = False) -> Iterator[list
         raise MDFWriteError(finals[0], None, "distinct output paths", f"{[str(p) for p in finals]}")
     for final in finals:
         _check_target(final, overwrite)
+    if needs and free_bytes(finals[0].parent) < needs:
+        raise MDFDiskFullError(finals[0], needs)
     tmps: list[Path] = []
     with _signals_raise():
         try:
@@ -70,10 +76,50 @@ def atomic_outputs(paths: Sequence, *, overwrite: bool = False) -> Iterator[list
             for tmp in tmps:
                 os.chmod(tmp, mode)
             _publish(tmps, finals, overwrite)
+        except Exception as exc:  # noqa: BLE001 - re-raised as it is unless the device is full
+            full = _disk_full_error(exc, tmps, finals, needs)
+            if full is None:
+                raise
+            raise full from None
         finally:
             for tmp in tmps:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+
+
+def free_bytes(folder) -> int:
+    """Free bytes for this user on ``folder``'s file system (a very large number where unknown)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 2 ** 62
+
+
+#: free space under which a failed write is taken for a full device (torch reports a full disk
+#: only as "unexpected pos ..." without an errno)
+NEARLY_FULL_BYTES = 2 ** 20
+
+
+def _disk_full_error(exc: Exception, tmps: list[Path], finals: list[Path], needs) -> MDFDiskFullError | None:
+    """The :class:`MDFDiskFullError` for ``exc`` if it comes from a full device, naming the final
+    file (also for an error raised by a nested atomic write into one of ``tmps``), else None."""
+    names = {str(t): f for t, f in zip(tmps, finals)}
+    if isinstance(exc, MDFDiskFullError):
+        final = names.get(exc.path)
+        return None if final is None else MDFDiskFullError(final, exc.needs or needs, exc.written)
+    text = str(exc)
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        s in text for s in ("No space left on device", "errno = 28", "Disk quota exceeded"))
+    if not full and isinstance(exc, (OSError, RuntimeError)):
+        full = free_bytes(finals[0].parent) < NEARLY_FULL_BYTES
+    if not full:
+        return None
+    written = 0
+    for tmp in tmps:
+        with contextlib.suppress(OSError):
+            written += tmp.stat().st_size
+    failed = next((f for t, f in names.items() if t in text), finals[0])
+    return MDFDiskFullError(failed, needs, written)
 
 
 def _check_target(final: Path, overwrite: bool) -> None:

@@ -52,6 +52,28 @@ class MDFWriteError(MDFError, OSError):
     """A file could not be written (it exists and overwrite=False, or the data are invalid)."""
 
 
+class MDFDiskFullError(MDFWriteError):
+    """No space left on the device for a file: found while writing it (nothing is left behind), or
+    before writing when the space needed is known. ``needs``: bytes the file needs (None: unknown);
+    ``written``: bytes written before the device filled."""
+
+    def __init__(self, path, needs: int | None = None, written: int | None = None, note: str = ""):
+        super().__init__(path, None, "space on the device", "no space left")
+        self.needs, self.written, self.note = needs, written, note
+        if needs:
+            amount = f"needs about {_megabytes(needs)}"
+        else:
+            amount = f"needs more than the {_megabytes(written or 0)} written before the device filled"
+        self.args = (f"cannot write {self.path}: no space left on device ({amount})" + (f"; {note}" if note else ""),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2 ** 20:.1f} MB" if n < 10 * 2 ** 20 else f"{n / 2 ** 20:.0f} MB"
+
+
 def describe_exception(exc: BaseException) -> str:
     """``"TypeName: message"`` of ``exc`` on one line."""
     return one_line(f"{exc.__class__.__name__}: {exc}")

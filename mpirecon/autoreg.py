@@ -26,7 +26,6 @@ from typing import Optional
 
 import numpy as np
 
-from .linalg import colsum
 
 AUTO = "auto"
 #: help text of a Tikhonov λ that accepts "auto"
@@ -121,7 +120,7 @@ def admm_mu(op, b, noise, family: str) -> np.ndarray:
     bh = op.host(b).astype(np.float64)
     f, r2 = bh.shape[1], bh.shape[0]
     targets = residual_targets(op, b, noise)  # (F,) expected misfit ||n||² (scaled units)
-    col_energy = float(op.memo("mean_column_energy", lambda: float(op.host(colsum(op.A * op.A)).mean())))
+    col_energy = float(op.column_energy().mean())
     sigma_eff = np.sqrt(targets / r2 * col_energy)  # std of (Aᵀn)_p
     scale = op.host(op.frame_scales(b)).astype(np.float64)
     return MU_FACTORS[family] * sigma_eff / scale

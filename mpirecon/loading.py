@@ -53,6 +53,38 @@ def load_system_matrix(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESH
     return sm
 
 
+def selected_problem_size(path, snr_threshold: Optional[float] = DEFAULT_SNR_THRESHOLD,
+                          min_frequency: Optional[float] = None, max_frequency: Optional[float] = None,
+                          receive_channels: Optional[Sequence[int]] = None, num_used_freqs: Optional[int] = None,
+                          slice: Optional[str] = None) -> tuple[int, int]:
+    """(R, P): the rows :func:`load_system_matrix` would keep with the same arguments and the voxels
+    of the (sliced) grid, from the header and ``/calibration/snr`` alone (no matrix data read), so a
+    method's memory can be known before the matrix is read (:mod:`mpirecon.memory`)."""
+    crit = SelectionCriteria(snr_threshold, min_frequency, max_frequency,
+                             None if receive_channels is None else tuple(int(c) for c in receive_channels),
+                             None if num_used_freqs is None else int(num_used_freqs))
+    with MDFFile(path) as mdf:
+        rows = selected_rows_of_file(mdf, crit)
+        grid = [int(n) for n in mdf.header.calibration.size]
+    if slice is not None:
+        axis, _ = parse_slice(slice)
+        grid["xyz".index(axis)] = 1
+    return len(rows), int(np.prod(grid))
+
+
+def reconstructed_frame_count(path, *, frames=None, average=False, average_blocks=None) -> int:
+    """How many frames ``load_measurement_for(path, ..., frames=, average=, average_blocks=)`` returns,
+    from the header alone."""
+    from .frames import parse_frames
+    with MDFFile(path) as mdf:
+        count = int((~mdf.layout.is_background_frame).sum())
+    chosen = parse_frames(frames, count, "--frames (foreground frames)", path)
+    n = count if chosen is None else len(chosen)
+    if average:
+        return 1
+    return max(n // int(average_blocks), 1) if average_blocks else max(n, 1)
+
+
 def parse_slice(text: str) -> tuple[str, int]:
     """``"z=9"`` -> ("z", 9); :class:`UsageError` for anything else."""
     axis, _, index = str(text).partition("=")

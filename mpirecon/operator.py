@@ -50,6 +50,20 @@ NORMAL_BLOCK_MAX_FRAMES = 4
 #: largest R for the whole-matrix Kaczmarz sweep (an R x R complex128 matrix: 256 MiB)
 KACZMARZ_WHOLE_MAX_ROWS = 4096
 STRATEGIES = ("auto", "dense", "large")
+#: largest stacked real operator (2R x P) built as its own array on numpy; above it the operator
+#: works from the system matrix's complex rows (one copy of the matrix in memory)
+STACKED_MAX_BYTES = 512 * 2 ** 20
+#: most data columns for which products go through complex BLAS on the matrix itself (one pass,
+#: memory-bound); more columns go through blocks of stacked rows (half the arithmetic)
+COMPLEX_PRODUCT_MAX_COLUMNS = 8
+#: rows per block of stacked rows built on the fly (rows mode)
+ROW_BLOCK = 512
+
+
+def stacks_operator(rows: int, voxels: int, dtype="float64") -> bool:
+    """Whether the numpy operator of an (R, P) matrix in ``dtype`` holds the stacked (2R, P) array
+    (at most :data:`STACKED_MAX_BYTES`) or works from the complex rows ("rows mode")."""
+    return 2 * rows * voxels * np.dtype(dtype).itemsize <= STACKED_MAX_BYTES
 
 
 def choose_strategy(requested: str, size: int, limit: int) -> str:
@@ -62,8 +76,14 @@ def choose_strategy(requested: str, size: int, limit: int) -> str:
 
 
 def matrix_scale(matrix: np.ndarray) -> float:
-    """``sqrt(||A||_F^2 / P)`` of an (R, P) matrix; 1.0 for an all-zero matrix."""
-    a = float(np.sqrt(np.sum(np.abs(matrix) ** 2) / matrix.shape[1]))
+    """``sqrt(||A||_F^2 / P)`` of an (R, P) matrix (summed in row blocks, no full-size temporary);
+    1.0 for an all-zero matrix."""
+    m = np.asarray(matrix)
+    total = 0.0
+    for i in range(0, m.shape[0], ROW_BLOCK):
+        block = m[i:i + ROW_BLOCK]
+        total += float(np.vdot(block, block).real)
+    a = float(np.sqrt(total / m.shape[1]))
     return a if a > 0 else 1.0
 
 
@@ -102,6 +122,8 @@ class SystemOperator:
         self.num_voxels = m.shape[1]
         self.num_rows = 2 * m.shape[0]
         self._cache: dict = {}
+        #: False in rows mode (numpy, large matrix): products and row blocks come from the complex rows
+        self.stacked = not self.on_cpu or stacks_operator(m.shape[0], m.shape[1], self.dtype)
 
     @property
     def A(self):
@@ -146,19 +168,71 @@ class SystemOperator:
         s = np.asarray(spectra)
         return self.backend((np.concatenate([s.real, s.imag], axis=1).T / self.scale).astype(self.dtype))
 
+    def rows(self, i0: int, i1: int, dtype=None):
+        """Rows ``i0:i1`` of the stacked operator (i1 - i0, P) in ``dtype`` (default: working dtype):
+        a view of :attr:`A`, or in rows mode built from the complex rows (a copy of the block)."""
+        if self.stacked:
+            block = self.A[i0:i1]
+            return block if dtype is None else block.astype(dtype, copy=False)
+        m, r = self.system_matrix.matrix, self.num_rows // 2
+        out = np.empty((i1 - i0, self.num_voxels), dtype or self.dtype)
+        re0, re1, im0, im1 = min(i0, r), min(i1, r), max(i0, r) - r, max(i1, r) - r
+        np.divide(m[re0:re1].real, self.scale, out=out[: re1 - re0], casting="unsafe")
+        np.divide(m[im0:im1].imag, self.scale, out=out[re1 - re0:], casting="unsafe")
+        return out
+
+    def _complex_rows(self):
+        """The system matrix (R, P) in the working complex dtype (itself when it already is)."""
+        cdtype = np.complex64 if self.dtype == np.float32 else np.complex128
+        m = self.system_matrix.matrix
+        return m if m.dtype == cdtype else self.memo("complex_rows", lambda: m.astype(cdtype))
+
+    def _blocks(self):
+        return [(i, min(i + ROW_BLOCK, self.num_rows)) for i in range(0, self.num_rows, ROW_BLOCK)]
+
     def forward(self, x):
         """A x: voxels (P, F) -> stacked data (2R, F)."""
-        return self.A @ x
+        if self.stacked:
+            return self.A @ x
+        if x.shape[1] <= COMPLEX_PRODUCT_MAX_COLUMNS:  # one pass over the complex rows
+            y = self._complex_rows() @ x.astype(self._complex_rows().dtype)
+            return (np.concatenate([y.real, y.imag]) / self.scale).astype(self.dtype, copy=False)
+        out = np.empty((self.num_rows, x.shape[1]), np.result_type(self.dtype, x))
+        for i0, i1 in self._blocks():
+            out[i0:i1] = self.rows(i0, i1) @ x
+        return out
 
     def adjoint(self, y):
         """Aᵀ y: stacked data (2R, F) -> voxels (P, F)."""
-        return self.A.T @ y
+        if self.stacked:
+            return self.A.T @ y
+        r = self.num_rows // 2
+        if y.shape[1] <= COMPLEX_PRODUCT_MAX_COLUMNS:  # Re(Mᵀ (y_re - i y_im)) = Re(M)ᵀ y_re + Im(M)ᵀ y_im
+            m = self._complex_rows()
+            c = (y[:r] - 1j * y[r:]).astype(m.dtype)
+            return ((m.T @ c).real / self.scale).astype(self.dtype, copy=False)
+        out = np.zeros((self.num_voxels, y.shape[1]), np.result_type(self.dtype, y))
+        for i0, i1 in self._blocks():
+            out += self.rows(i0, i1).T @ y[i0:i1]
+        return out
+
+    def column_energy(self) -> np.ndarray:
+        """``Σ_rows A²`` per voxel (P,) float64 of the stacked operator, computed once in row blocks."""
+        def build():
+            total = np.zeros(self.num_voxels)
+            for i0, i1 in self._blocks():
+                block = self.host(self.rows(i0, i1)).astype(np.float64)
+                total += np.einsum("ij,ij->j", block, block)
+            return total
+        return self.memo("column_energy", build)
 
     def normal_apply(self, x):
         """AᵀA x for voxel columns (P, F) without forming AᵀA. For a few frames on the CPU the rows
         of A are taken in blocks of about :data:`NORMAL_BLOCK_BYTES` whose two products run while
         the block is in cache: one pass over A from memory instead of two (a single frame on a
         large matrix is memory-bound). Otherwise ``Aᵀ(A x)``."""
+        if not self.stacked:
+            return self.adjoint(self.forward(x))
         a = self.A
         rows = max(8, NORMAL_BLOCK_BYTES // max(a.shape[1] * a.dtype.itemsize, 1)) if self.on_cpu else a.shape[0]
         if x.shape[1] > NORMAL_BLOCK_MAX_FRAMES or rows >= a.shape[0]:
@@ -170,14 +244,22 @@ class SystemOperator:
         return out
 
     def normal_matrix(self):
-        """AᵀA (P, P), computed once."""
-        return self.memo("normal", lambda: self.A.T @ self.A)
+        """AᵀA (P, P), computed once (in row blocks in rows mode)."""
+        def build():
+            if self.stacked:
+                return self.A.T @ self.A
+            out = np.zeros((self.num_voxels, self.num_voxels), self.dtype)
+            for i0, i1 in self._blocks():
+                block = self.rows(i0, i1)
+                out += block.T @ block
+            return out
+        return self.memo("normal", build)
 
     def row_gram(self):
         """AAᵀ (2R, 2R) float64 (numpy or torch), computed once in row blocks in the working dtype
         (:func:`mpirecon.linalg.row_gram`); the large strategies of pinv and ADMM (L1) share it."""
         from .linalg import row_gram
-        return self.memo("row_gram", lambda: row_gram(lambda i0, i1: self.A[i0:i1], self.num_rows))
+        return self.memo("row_gram", lambda: row_gram(self.rows, self.num_rows))
 
     def strategy(self, requested: str = "auto", svd: bool = False) -> str:
         """``"dense"`` or ``"large"`` for this matrix's P (see the module docstring); ``svd``: the
@@ -199,7 +281,10 @@ class SystemOperator:
         """Thin SVD ``(u (2R, r), s (r,), vt (r, P))`` of the float64 stacked operator, computed once
         (on the CPU, numpy)."""
         def build():
-            a = self.A if self.on_cpu and self.dtype == np.float64 else self.host(self.A).astype(np.float64)
+            if not self.stacked:  # a float64 temporary, not kept (the SVD is only taken for P <= SVD_MAX_VOXELS)
+                a = self.rows(0, self.num_rows, np.float64)
+            else:
+                a = self.A if self.on_cpu and self.dtype == np.float64 else self.host(self.A).astype(np.float64)
             return np.linalg.svd(a, full_matrices=False)
         return self.memo("svd", build)
 
@@ -228,8 +313,10 @@ class SystemOperator:
                 return np.ascontiguousarray(vt[keep].T), s[keep] ** 2
             u, s = self.spectrum()
             keep = s > rcond * s[0]
-            a = self.host(self.A).astype(np.float64)
-            return (a.T @ u[:, keep]) / s[keep], s[keep] ** 2
+            v = np.zeros((self.num_voxels, int(keep.sum())))
+            for i0, i1 in self._blocks():  # Aᵀ U in float64, row block by row block
+                v += self.host(self.rows(i0, i1)).astype(np.float64).T @ u[i0:i1, keep]
+            return v / s[keep], s[keep] ** 2
         return self.memo(("normal_eig", rcond), build)
 
     def tikhonov_inverse(self, lam: float, rcond: float = 0.0) -> np.ndarray:

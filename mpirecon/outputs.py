@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 from mdf_io import MDFError, MDFWriteError
+from mdf_io.errors import MDFDiskFullError
 from mdf_io.atomic import atomic_outputs
 
-__all__ = ["check_output_dir", "check_outputs", "refuse_inputs", "same_file", "writing"]
+__all__ = ["check_output_dir", "check_outputs", "check_space", "refuse_inputs", "same_file", "writing"]
 
 #: what an existing output is refused for
 NEW_FILE = "a new file (or --overwrite)"
@@ -94,15 +95,24 @@ def check_output_dir(path, *, overwrite: bool = False, label: str = "-o", hint: 
     return path
 
 
+def check_space(path, needs: int) -> None:
+    """Raise :class:`mdf_io.errors.MDFDiskFullError` if ``path``'s folder has less than ``needs``
+    bytes free (call it before slow work whose output size is known)."""
+    from mdf_io.atomic import free_bytes
+    if needs > free_bytes(Path(path).parent):
+        raise MDFDiskFullError(path, needs)
+
+
 @contextlib.contextmanager
-def writing(paths: Sequence, *, overwrite: bool = False) -> Iterator[list[Path]]:
+def writing(paths: Sequence, *, overwrite: bool = False, needs: Optional[int] = None) -> Iterator[list[Path]]:
     """:func:`mdf_io.atomic.atomic_outputs` for a command's files: yields one temporary path per
     entry of ``paths``; all of them appear at their final names when the block succeeds, none
     otherwise. Errors of writers that name a temporary file are re-raised naming the final one.
     Writers called inside must accept the (existing, empty) temporary file, e.g.
-    ``write_reconstruction(tmp, rec, overwrite=True)``."""
+    ``write_reconstruction(tmp, rec, overwrite=True)``. ``needs``: bytes the files need, if known
+    (checked before writing; a full device is one :class:`mdf_io.errors.MDFDiskFullError`)."""
     finals = [Path(p) for p in paths]
-    with atomic_outputs(finals, overwrite=overwrite) as tmps:
+    with atomic_outputs(finals, overwrite=overwrite, needs=needs) as tmps:
         try:
             yield tmps
         except MDFError as err:
@@ -113,6 +123,8 @@ def _renamed(err: MDFError, tmps: Sequence[Path], finals: Sequence[Path]) -> MDF
     """``err`` naming the final file instead of its temporary file (``err`` itself otherwise)."""
     for tmp, final in zip(tmps, finals):
         if err.path == str(tmp):
+            if isinstance(err, MDFDiskFullError):
+                return MDFDiskFullError(final, err.needs, err.written)
             new = type(err)(final, err.field, err.expected, err.found)
             new.unexpected = err.unexpected
             return new

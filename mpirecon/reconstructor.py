@@ -190,6 +190,18 @@ class Reconstructor(ABC):
         """The system matrix this method works with (default: as given)."""
         return system_matrix
 
+    @classmethod
+    def memory_estimate(cls, config: ReconstructorConfig, rows: int, voxels: int, frames: int):
+        """Estimated peak (:class:`mpirecon.memory.MemoryEstimate`) of this method with ``config`` on
+        R=``rows`` complex rows, P=``voxels`` and F=``frames`` frames at once, known before the matrix
+        is read. Default: the matrix, the frames and a stacked real operator (2R, P); methods whose
+        set-up holds more (or less) override it."""
+        from .memory import MemoryEstimate, common_parts, real_size
+        precision = getattr(config, "dtype", "float64")
+        parts = common_parts(rows, voxels, frames, precision)
+        parts["operator"] = 2 * rows * voxels * real_size(precision)
+        return MemoryEstimate(parts, precision, "default")
+
     @abstractmethod
     def _setup(self, system_matrix: SystemMatrix) -> None:
         """Per-system-matrix work (factorisations, SVD, moving to the device)."""

@@ -50,7 +50,7 @@ class WoodburyXUpdate:
         mats = transform_matrices(op, transforms)  # validates the names
         if transforms:
             gram, s = transformed_gram(op)
-            spectrum = like(op.A, rho * s, op.dtype)
+            spectrum = like(op.rows(0, 1), rho * s, op.dtype)
         else:
             gram, spectrum = op.row_gram(), None
         g = add_diagonal(gram / rho, 1.0)  # I + A M⁻¹ Aᵀ, float64
@@ -79,8 +79,7 @@ def transformed_gram(op):
     s = 1.0 + laplacian_eigenvalues(op.image_shape)
 
     def build():
-        a = op.A
-        weight = like(a, 1.0 / np.sqrt(s), op.dtype)
-        return row_gram(lambda i0, i1: dct_images(a[i0:i1], op.image_shape) * weight, op.num_rows)
+        weight = like(op.rows(0, 1), 1.0 / np.sqrt(s), op.dtype)
+        return row_gram(lambda i0, i1: dct_images(op.rows(i0, i1), op.image_shape) * weight, op.num_rows)
 
     return op.memo("gradient_gram", build), s

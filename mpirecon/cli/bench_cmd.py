@@ -34,7 +34,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    """Run the benchmark and write results to ``args.output``."""
+    """Run the benchmark and write results to ``args.output`` (a new folder is removed again when the
+    device fills up; with ``--resume`` the completed steps stay)."""
+    import shutil
+    from pathlib import Path
+
+    from mdf_io.errors import MDFDiskFullError
     from mpirecon.bench import BenchConfig, run_bench
     from mpirecon.errors import UsageError
     from mpirecon.reconstructor import validated
@@ -58,7 +63,14 @@ def run(args) -> int:
                                       protocols=args.protocols, tune=not args.no_tuning,
                                       known_noise=not args.estimated_noise, seed=args.seed, device=args.device),
                     "bench: invalid options")
-    out = run_bench(cfg, system_matrix_path=args.sm, output=args.output, progress=not args.quiet,
-                    resume=args.resume, overwrite=args.overwrite)
+    folder = Path(args.output)
+    fresh = not args.resume and (not folder.exists() or (folder.is_dir() and not any(folder.iterdir())))
+    try:
+        out = run_bench(cfg, system_matrix_path=args.sm, output=args.output, progress=not args.quiet,
+                        resume=args.resume, overwrite=args.overwrite)
+    except MDFDiskFullError:
+        if fresh:  # a new folder is removed again: no partial results left behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     print(f"wrote {out / 'results.md'}, {out / 'results.json'} and figures in {out}")
     return 0

@@ -71,12 +71,25 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("mpirecon: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:  # running out of memory is an expected condition
+        from ..memory import available_hint, check_memory
+        text = check_memory(exc)
+        if text is None:
+            return internal_error(exc)
+        print(f"mpirecon: error: {args.command}: {text}; {available_hint()}; use --memory-limit to plan for "
+              "less, fewer rows (--num-used-freqs) or fewer frames", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - a bug: say so on one line, keep the traceback for debugging
-        if os.environ.get("MPIRECON_DEBUG") == "1":
-            raise
-        print(f"mpirecon: internal error: {exc.__class__.__name__}: {one_line(exc)} (a bug; "
-              "MPIRECON_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
+        return internal_error(exc)
+
+
+def internal_error(exc: BaseException) -> int:
+    """Report a bug on one line (exit 1); ``MPIRECON_DEBUG=1`` re-raises it with its traceback."""
+    if os.environ.get("MPIRECON_DEBUG") == "1":
+        raise exc
+    print(f"mpirecon: internal error: {exc.__class__.__name__}: {one_line(exc)} (a bug; "
+          "MPIRECON_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return 1
 
 
 def one_line(text) -> str:

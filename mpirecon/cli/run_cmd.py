@@ -6,7 +6,8 @@ import sys
 import numpy as np
 
 from ..errors import UsageError
-from ..outputs import check_outputs, writing
+from ..memory import process_peak_bytes
+from ..outputs import check_outputs, check_space, writing
 from ..selection import DEFAULT_SNR_THRESHOLD
 from .common import parse_params
 from .run_steps import (RowWeighting, Stopwatch, add_input_args, check_scanner_settings, file_identity, frames_record,
@@ -45,6 +46,10 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output MDF file with /reconstruction")
     p.add_argument("--png", default=None, help="also write a PNG of the first frame")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--memory-limit", default=None, metavar="SIZE",
+                   help="memory budget (e.g. 4G, 500M): picks the working precision (float64 when it fits, else "
+                   "float32) and refuses up front when the method's estimate exceeds it (None: "
+                   "70%% of the memory still available to this process)")
     add_selection_args(p)
 
 
@@ -75,9 +80,11 @@ def run(args) -> int:
         if threshold is None:
             trained = recon.geometry.selection if recon.geometry is not None else {}
             threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
+        recon, plan = planned_precision(args, cls, recon, params, threshold)
+        check_space(outputs["-o"], plan["frames"] * plan["voxels"] * 8 + 2 ** 20)  # the images, before the work
         print(f"reading system matrix {args.sm} (SNR > {threshold})", file=sys.stderr)
-        # a method asked to work in float32 gets the calibration in complex64: half the memory
-        matrix_dtype = np.complex64 if params.get("dtype") == "float32" else np.complex128
+        # a method working in float32 gets the calibration in complex64: half the memory
+        matrix_dtype = np.complex64 if getattr(recon.config, "dtype", None) == "float32" else np.complex128
         sm = load_system_matrix(args.sm, snr_threshold=threshold, min_frequency=args.min_freq,
                                 max_frequency=args.max_freq, receive_channels=args.channels,
                                 num_used_freqs=args.num_used_freqs, slice=args.slice, progress=True,
@@ -105,10 +112,38 @@ def run(args) -> int:
         ("measurement", args.measurement), ("system_matrix", args.sm), ("background", args.background),
         ("weights", recon.weights_file), ("transfer_function", args.transfer_function)) if v is not None}
     rec.parameters["frames"] = frames_record(args, meas)
+    if args.sm is not None:
+        rec.parameters["memory"] = dict(plan, peak_bytes=process_peak_bytes())
     write_outputs(outputs, rec, title=args.method, fov=fov, overwrite=args.overwrite)
     print(f"wrote {', '.join(map(str, outputs.values()))} ({result.images.shape[0]} frame(s)); "
           + timing_line(setup_s, first_s, per_frame_s, result.images.shape[0]))
     return 0
+
+
+def planned_precision(args, cls, recon, params: dict, threshold: float):
+    """(the reconstructor in the working precision that fits the memory budget, the plan as a dict):
+    the method's estimate for the selected rows, voxels and frames, known before the matrix is read
+    (:mod:`mpirecon.memory`); a one-line :class:`~mpirecon.memory.MemoryBudgetError` when nothing fits."""
+    from mpirecon.loading import reconstructed_frame_count, selected_problem_size
+    from mpirecon.memory import budget_from, format_bytes, plan_precision
+
+    try:
+        budget, source = budget_from(args.memory_limit)
+    except ValueError as exc:
+        raise UsageError(f"--memory-limit: {exc}") from None
+    rows, voxels = selected_problem_size(args.sm, threshold, args.min_freq, args.max_freq, args.channels,
+                                         args.num_used_freqs, args.slice)
+    frames = reconstructed_frame_count(args.measurement, frames=args.frames, average=args.average,
+                                       average_blocks=args.average_blocks)
+    est = plan_precision(cls, params, rows, voxels, frames, budget, source)
+    if "dtype" in cls.Config.model_fields and recon.config.dtype != est.precision:
+        recon = recon.with_params(dtype=est.precision)
+    chosen = "given" if "dtype" in params else "chosen for the budget"
+    print(f"memory: {cls.name} needs about {est.describe()}; budget {format_bytes(budget)} ({source}); "
+          f"precision {est.precision} ({chosen})", file=sys.stderr)
+    return recon, {"estimate_bytes": est.total, "budget_bytes": budget, "budget": source,
+                   "precision": est.precision, "precision_source": chosen, "strategy": est.strategy,
+                   "rows": rows, "voxels": voxels, "frames": frames}
 
 
 def write_outputs(outputs: dict, rec, *, title: str, fov, overwrite: bool) -> None:
@@ -117,7 +152,8 @@ def write_outputs(outputs: dict, rec, *, title: str, fov, overwrite: bool) -> No
     from mdf_io import write_reconstruction
     from mpirecon.figures import image_png
 
-    with writing(list(outputs.values()), overwrite=overwrite) as tmps:
+    needs = np.asarray(rec.images).size * 8 + 2 ** 20 + (2 ** 20 if "--png" in outputs else 0)
+    with writing(list(outputs.values()), overwrite=overwrite, needs=needs) as tmps:
         tmp = dict(zip(outputs, tmps))
         write_reconstruction(tmp["-o"], rec, overwrite=True)  # the temporary file exists (empty)
         if "--png" in tmp:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..outputs import check_outputs
+from ..outputs import check_outputs, check_space
 from ..selection import DEFAULT_SNR_THRESHOLD
 
 
@@ -62,6 +62,9 @@ def run(args) -> int:
                             "--grid/--fov/--gradient/--amplitude/--max-frequency/--frequencies")
         particles = validated(ParticleParams, _given(relaxation_time=args.relaxation), "--relaxation")
         noise = validated(CalibrationNoise, _given(seed=args.seed, noise_level=args.noise_level), "--noise-level/--seed")
+        rows = scanner.receive_channels * len(scanner.kept_frequency_indices())
+        frames = int(np.prod(scanner.grid)) + noise.background_frames
+        check_space(args.output, rows * frames * 16 + 2 ** 20)  # complex128 frames + header, before simulating
         sim = simulate_calibration(scanner, particles, noise)
         sim.write(args.output, overwrite=args.overwrite)
         kept = int(np.sum(sim.calibration.snr > DEFAULT_SNR_THRESHOLD))
@@ -97,6 +100,9 @@ def _simulate_measurement(args) -> int:
         raise MDFFormatError(args.sm, "/_simulation", "the physics model of a calibration written by "
                              "`mpirecon simulate system-matrix`", "no such field")
     shape = sim.calibration.image_shape
+    scanner = sim.scanner
+    check_space(args.output, (args.frames + args.background_frames) * scanner.receive_channels
+                * scanner.num_sampling_points * 4 + 2 ** 20)  # float32 time signals + header
     image = _phantom_image(args, phantoms, shape[-2:] if len(shape) == 3 else shape)
     if len(shape) == 3:  # a 3D grid: the 2D phantom in the central slab
         image = phantoms.extrude(image, shape[0])

@@ -26,6 +26,7 @@ from typing import Callable, Optional
 import torch
 import torch.distributed as dist
 
+from mdf_io.errors import MDFDiskFullError
 from mpirecon.progress import Progress
 from mpirecon.provenance import command_line
 
@@ -133,6 +134,8 @@ def fit(net: torch.nn.Module, data, predict: Callable, out_path, *, kind: str, m
                                                       best_val_loss=result.best_val_loss,
                                                       best_val_psnr=result.best_val_psnr), overwrite=True)
 
+    if rank == 0:  # the weights and the checkpoint must fit before hours of training start
+        check_training_space(net, out_path)
     for epoch in range(start_epoch, epochs):
         t_epoch = time.perf_counter()
         model.train()
@@ -187,11 +190,28 @@ def fit(net: torch.nn.Module, data, predict: Callable, out_path, *, kind: str, m
                                     f"max_minutes={max_minutes}")
             break
     if rank == 0 and best_state is not None:  # final metadata carries the whole history
-        save_best()
+        try:
+            save_best()
+        except MDFDiskFullError as err:  # the file of the last improvement stays: say so
+            raise MDFDiskFullError(out_path, err.needs, err.written, note=(
+                f"the best model (epoch {result.best_epoch}, validation PSNR {result.best_val_psnr:.2f} dB) "
+                f"is kept in {out_path} without the final history, the checkpoint in {ckpt_path}")) from None
     if rank == 0 and not config.keep_checkpoint and ckpt_path.exists():
         ckpt_path.unlink()
     result.seconds = time.perf_counter() - session.started
     return result
+
+
+def check_training_space(net: torch.nn.Module, out_path: Path) -> None:
+    """:class:`MDFDiskFullError` before training unless the weights file and the checkpoint (model,
+    Adam's two moments and the best model: 4 x the weights) fit the free space, with 1 MB per file
+    for the metadata and history."""
+    from ..outputs import check_space
+    weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    needs = weights + 2 ** 20
+    if out_path.exists():  # replaced atomically: the old file stays until the new one is complete
+        needs += out_path.stat().st_size
+    check_space(out_path, needs + 4 * weights + 2 ** 20)
 
 
 def _resume(path, kind: str, recipe: dict, net, opt, sched, result: TrainResult) -> tuple[Optional[dict], int]:
