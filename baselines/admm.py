@@ -19,11 +19,10 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.admm import admm
 from mpirecon.autoreg import admm_mu, admm_rho, is_auto
-from mpirecon.classical import ClassicalConfig, classical_operator
+from mpirecon.classical import CompressibleConfig, compressed_memory, solver_operator, solver_strategy
 from mpirecon.linalg import like
 from mpirecon.memory import (MemoryEstimate, common_parts, dense_normal_bytes, gram_block_bytes, gram_bytes, real_size,
                              stacked_operator_bytes)
-from mpirecon.operator import DENSE_MAX_VOXELS, choose_strategy
 from mpirecon.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
@@ -31,12 +30,12 @@ from mpirecon.reconstructor import Capabilities, Reconstructor
 _MU_HELP = ("regularisation weight (relative to the frame scale max|Aᵀb|), or 'auto' (from the noise "
             "estimate, per frame: mpirecon.autoreg.admm_mu)")
 Mu = Union[Annotated[float, Field(ge=0)], Literal["auto"]]
-_RHO_HELP = ("ADMM penalty (relative to ||A||_F^2/P), or 'auto' (iterations x the automatic Tikhonov lambda, "
-             "at least 1, per frame: mpirecon.autoreg.admm_rho)")
+_RHO_HELP = ("ADMM penalty (relative to ||A||_F^2/min(2R, P), the mean eigenvalue of AᵀA on its range), or 'auto' "
+             "(iterations x the automatic Tikhonov lambda, at least 1, per frame: mpirecon.autoreg.admm_rho)")
 Rho = Union[Annotated[float, Field(gt=0)], Literal["auto"]]
 
 
-class ADMMConfig(ClassicalConfig):
+class ADMMConfig(CompressibleConfig):
     mu: Mu = Field(1e-2, description=_MU_HELP)
     rho: Rho = Field(0.1, description=_RHO_HELP)
     iterations: int = Field(200, ge=1, le=100000)
@@ -94,21 +93,35 @@ class _ADMMBase(Reconstructor):
         prec = config.dtype
         parts = common_parts(rows, voxels, frames, prec)
         parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
-        strategy = choose_strategy(config.strategy, voxels, DENSE_MAX_VOXELS)
+        strategy = solver_strategy(config.strategy, rows, voxels, prec)
         tv = cls.prior_weights[1] > 0 or "alpha_tv" in cls.Config.model_fields
         if strategy == "dense":
             parts.update(dense_normal_bytes(rows, voxels, prec))
+        elif strategy == "compressed":
+            parts.update(compressed_memory(rows, voxels, config.rank, prec))
         else:
             parts["gram"] = (3 if tv else 2) * gram_bytes(rows) + 2 * gram_block_bytes(voxels)
         parts["iterates"] = (8 + (12 if tv else 0)) * voxels * frames * real_size(prec)
         return MemoryEstimate(parts, prec, strategy)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = classical_operator(system_matrix, self.config)
+        cfg = self.config
+        self.strategy, self.op = solver_operator(system_matrix, cfg)
         self._terms = self.terms()
-        if not is_auto(self.config.rho):  # an automatic ρ is known per batch only
-            self.op.x_update(self.config.rho, tuple(t.transform for t in self._terms if t.transform != "identity"),
-                             self.config.strategy)
+        if not is_auto(cfg.rho):  # an automatic ρ is known per batch only
+            self.op.x_update(cfg.rho * self.op.unit, tuple(t.transform for t in self._terms if t.transform != "identity"),
+                             self._op_strategy)
+
+    def _report(self) -> None:
+        """Record the strategy (and what the compressed operator kept) in the result's ``extra``."""
+        self.solve_info["strategy"] = self.strategy
+        if self.strategy == "compressed":
+            self.solve_info["compressed"] = self.op.describe()
+
+    @property
+    def _op_strategy(self) -> str:
+        """The strategy handed to the operator (the compressed operator always uses Woodbury)."""
+        return "large" if self.strategy == "compressed" else self.config.strategy
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         b = self.op.data(spectra)
@@ -116,21 +129,24 @@ class _ADMMBase(Reconstructor):
         s = s.astype(b.dtype) if isinstance(s, np.ndarray) else s.to(b.dtype)
         cfg = self.config
         if not (is_auto(cfg.mu) or is_auto(cfg.rho)):
-            z = admm(self.op, b / s, self._terms, cfg.rho, cfg.iterations, strategy=cfg.strategy)
+            z = admm(self.op, b / s, self._terms, cfg.rho * self.op.unit, cfg.iterations, strategy=self._op_strategy)
+            self._report()
             return self.op.host((z * s).T)
         # automatic parameters are per frame: μ enters the proximal maps column by column, and
         # frames sharing a (quantised) ρ share its x-update factorisation
         frames = b.shape[1]
         mu = admm_mu(self.op, b, self.noise, self._family()) if is_auto(cfg.mu) else np.full(frames, cfg.mu)
-        rho = admm_rho(self.op, b, self.noise, cfg.iterations) if is_auto(cfg.rho) else np.full(frames, cfg.rho)
+        rho = (admm_rho(self.op, b, self.noise, cfg.iterations) if is_auto(cfg.rho)  # operator units
+               else np.full(frames, cfg.rho * self.op.unit))
         self.solve_info["auto"] = {k: v.tolist() for k, v in (("mu", mu), ("rho", rho))
                                    if is_auto(getattr(cfg, k))}
+        self._report()
         out = np.empty((frames, self.op.num_voxels))
         for value in np.unique(rho):
             cols = np.flatnonzero(rho == value)
             sel = cols if self.op.on_cpu else self.op.backend(cols)
             terms = self.terms(like(b, mu[cols], cfg.dtype))
-            z = admm(self.op, b[:, sel] / s[sel], terms, float(value), cfg.iterations, strategy=cfg.strategy)
+            z = admm(self.op, b[:, sel] / s[sel], terms, float(value), cfg.iterations, strategy=self._op_strategy)
             out[cols] = self.op.host((z * s[sel]).T)
         return out
 

@@ -4,6 +4,7 @@ Dense strategy (P small): the P x P matrix AᵀA + λI is formed once and each i
 product with it. Large strategy: matrix-free, ``q = Aᵀ(A p) + λp`` (two products with the
 2R x P operator per iteration, no P x P matrix; for a few frames both in one pass over the
 operator's rows, :meth:`mpirecon.operator.SystemOperator.normal_apply`). Same iterates up to rounding.
+Compressed strategy (large calibrations): the large form on ``B = QᵀA`` (:mod:`mpirecon.compression`).
 ``iterations="auto"``: each frame's CG stops at the first iterate whose data misfit reaches the
 noise energy (discrepancy principle, :mod:`mpirecon.autoreg`); stopped frames stay frozen.
 """
@@ -16,16 +17,15 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.autoreg import TAU, is_auto, residual_targets
-from mpirecon.classical import ClassicalConfig, classical_operator
+from mpirecon.classical import CompressibleConfig, compressed_memory, solver_operator, solver_strategy
 from mpirecon.linalg import cast_like, clamp_min, colsum, copy, eye_like, like, tiny, zeros_like
 from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
-from mpirecon.operator import DENSE_MAX_VOXELS, choose_strategy
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
-class CGNRConfig(ClassicalConfig):
-    lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/P")
+class CGNRConfig(CompressibleConfig):
+    lam: float = Field(1e-2, ge=0, description="Tikhonov lambda relative to ||A||_F^2/min(2R, P)")
     iterations: Union[Annotated[int, Field(ge=1, le=100000)], Literal["auto"]] = Field(
         20, description="CG iterations, or 'auto': stop each frame by the discrepancy principle, "
         "||A x - b||² <= noise energy (at most max_iterations)")
@@ -47,24 +47,26 @@ class CGNR(Reconstructor):
         prec = config.dtype
         parts = common_parts(rows, voxels, frames, prec)
         parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
-        strategy = choose_strategy(config.strategy, voxels, DENSE_MAX_VOXELS)
+        strategy = solver_strategy(config.strategy, rows, voxels, prec)
         if strategy == "dense":
             parts["normal"] = 2 * voxels ** 2 * real_size(prec)
+        elif strategy == "compressed":
+            parts.update(compressed_memory(rows, voxels, config.rank, prec))
         parts["iterates"] = 8 * voxels * frames * real_size(prec) + 2 * rows * frames * 16
         return MemoryEstimate(parts, prec, strategy)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.op = op = classical_operator(system_matrix, self.config)
-        self.strategy = op.strategy(self.config.strategy)
+        self.strategy, self.op = solver_operator(system_matrix, self.config)
+        op = self.op
         if self.strategy == "dense":
             normal = op.normal_matrix()
-            self.normal = normal + self.config.lam * eye_like(normal, op.num_voxels)
+            self.normal = normal + self.config.lam * op.unit * eye_like(normal, op.num_voxels)
 
     def _apply(self, p):
         """(AᵀA + λI) p for voxel columns (P, F)."""
         if self.strategy == "dense":
             return self.normal @ p
-        return self.op.normal_apply(p) + self.config.lam * p
+        return self.op.normal_apply(p) + (self.config.lam * self.op.unit) * p
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -98,5 +100,7 @@ class CGNR(Reconstructor):
             rr = rr_new
         if auto:
             self.solve_info["auto"] = {"iterations": stopped.tolist()}
+        if self.strategy == "compressed":
+            self.solve_info["compressed"] = self.op.describe()
         x = self.op.host(x.T)
         return project_nonneg(x) if self.config.nonneg else x

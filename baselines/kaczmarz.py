@@ -98,7 +98,8 @@ class Kaczmarz(Reconstructor):
         key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block, bool(self.blas))
         self.row_blocks = op.memo(key, row_blocks)
         self.num_voxels = system_matrix.num_voxels
-        self.blocks = None if is_auto(cfg.lam) else self._blocks(cfg.lam)
+        self.unit = op.unit  # λ is given relative to the operator's unit (mpirecon.operator.SystemOperator.unit)
+        self.blocks = None if is_auto(cfg.lam) else self._blocks(cfg.lam * self.unit)
 
     def _rows(self, matrix, i0: int, i1: int, cdtype) -> np.ndarray:
         """Rows ``i0:i1`` of the visiting order of ``matrix`` (R, P), scaled, in ``cdtype`` (torch path)."""
@@ -117,15 +118,15 @@ class Kaczmarz(Reconstructor):
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         cfg = self.config
-        spectra = np.asarray(spectra)[:, self.order].T  # (R, F)
+        rows = np.asarray(spectra)[:, self.order].T  # (R, F) in the visiting order
         # numpy: the conjugate problem on the unscaled rows (see _sweep_blas); torch: scaled data
-        b = np.conj(spectra).astype(self.cdtype) if self.blas else self.backend((spectra / self.scale).astype(self.cdtype))
+        b = np.conj(rows).astype(self.cdtype) if self.blas else self.backend((rows / self.scale).astype(self.cdtype))
         if not is_auto(cfg.lam):
-            return self.host(self._sweeps(b, cfg.lam, self.blocks))
+            return self.host(self._sweeps(b, cfg.lam * self.unit, self.blocks))
         # λ per frame; the frames that share a λ (values of the λ grid) are swept together
         op64 = operator_for(self.system_matrix, "float64")
         lams = tikhonov_lambdas(op64, op64.data(spectra), self.noise)
-        self.solve_info["auto"] = {"lam": lams.tolist()}
+        self.solve_info["auto"] = {"lam": (lams / self.unit).tolist()}  # in the parameter's unit
         parts = {}
         for lam in np.unique(lams):
             cols = np.flatnonzero(lams == lam)

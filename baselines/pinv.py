@@ -16,17 +16,17 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.classical import ClassicalConfig, classical_operator
+from mpirecon.classical import CompressibleConfig, compressed_memory, solver_operator, solver_strategy
 from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
 from mpirecon.linalg import add_diagonal, like, spd_inverse
 from mpirecon.memory import (MemoryEstimate, common_parts, gram_block_bytes, gram_bytes, real_size,
                              stacked_operator_bytes)
-from mpirecon.operator import SVD_MAX_VOXELS, choose_strategy, operator_for
+from mpirecon.operator import operator_for
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
-class PseudoInverseConfig(ClassicalConfig):
+class PseudoInverseConfig(CompressibleConfig):
     lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(1e-2, description=LAMBDA_HELP + ", per frame")
     rcond: float = Field(0.0, ge=0, lt=1, description="drop singular values below rcond*s_max")
     nonneg: bool = Field(True, description="project the result onto x >= 0 (a direct method can only "
@@ -49,11 +49,13 @@ class PseudoInverse(Reconstructor):
         prec = config.dtype
         parts = common_parts(rows, voxels, frames, prec)
         parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
-        strategy = choose_strategy(config.strategy, voxels, SVD_MAX_VOXELS)
+        strategy = solver_strategy(config.strategy, rows, voxels, prec, svd=True)
         if strategy == "dense":
             r = min(2 * rows, voxels)
             parts["svd"] = 8 * (2 * (2 * rows * voxels) + 2 * rows * r + r * voxels)
             parts["map"] = 2 * rows * voxels * real_size(prec)
+        elif strategy == "compressed":
+            parts.update(compressed_memory(rows, voxels, config.rank, prec))
         else:
             parts["gram"] = 2 * gram_bytes(rows) + gram_block_bytes(voxels)
             parts["map"] = gram_bytes(rows) // 8 * real_size(prec)
@@ -63,14 +65,15 @@ class PseudoInverse(Reconstructor):
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
-        self.op = classical_operator(system_matrix, cfg)
-        self.op64 = operator_for(system_matrix, "float64")  # spectra and SVDs in float64 whatever the dtype
-        self.strategy = self.op.strategy(cfg.strategy, svd=True)
+        self.strategy, self.op = solver_operator(system_matrix, cfg, svd=True)
+        # spectra and SVDs in float64 whatever the dtype (the compressed operator's k x k Gram is float64)
+        self.op64 = self.op if self.strategy == "compressed" else operator_for(system_matrix, "float64")
         if is_auto(cfg.lam):
             self.u = self.op.memo(("spectrum_u", cfg.dtype), lambda: self.op.backend(
                 self.op64.spectrum()[0].astype(cfg.dtype)))  # (2R, r)
         elif self.strategy == "dense":
-            self.pinv = self.op.backend(self.op64.tikhonov_inverse(cfg.lam, cfg.rcond).astype(cfg.dtype))  # (P, 2R)
+            self.pinv = self.op.backend(self.op64.tikhonov_inverse(cfg.lam * self.op.unit, cfg.rcond)
+                                        .astype(cfg.dtype))  # (P, 2R)
         else:
             self.pinv = self.op.backend(self._gram_filter().astype(cfg.dtype))  # (2R, 2R)
 
@@ -78,9 +81,9 @@ class PseudoInverse(Reconstructor):
         """W (2R, 2R) float64 with ``Aᵀ W = (AᵀA + λI)⁻¹Aᵀ`` (singular values below rcond*s_max dropped)."""
         cfg = self.config
         if cfg.rcond == 0:
-            return self.op.host(spd_inverse(add_diagonal(self.op.row_gram(), cfg.lam)))
+            return self.op.host(spd_inverse(add_diagonal(self.op.row_gram(), cfg.lam * self.op.unit)))
         u, s = self.op.spectrum()
-        return (u * self._filter(s, np.array([cfg.lam]))[:, 0]) @ u.T
+        return (u * self._filter(s, np.array([cfg.lam * self.op.unit]))[:, 0]) @ u.T
 
     def _filter(self, s: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """(r, F) factors ``1/(s²+λ_f)`` with singular values below rcond*s_max dropped."""
@@ -96,12 +99,14 @@ class PseudoInverse(Reconstructor):
         b = self.op.data(spectra)
         if is_auto(self.config.lam):
             lam = tikhonov_lambdas(self.op64, b, self.noise)  # (F,)
-            self.solve_info["auto"] = {"lam": lam.tolist()}
+            self.solve_info["auto"] = {"lam": (lam / self.op.unit).tolist()}  # in the parameter's unit
             filt = like(self.u, self._filter(self.op64.spectrum()[1], lam), self.config.dtype)
             x = self.op.adjoint(self.u @ (filt * (self.u.T @ b)))
         elif self.strategy == "dense":
             x = self.pinv @ b
         else:
             x = self.op.adjoint(self.pinv @ b)
+        if self.strategy == "compressed":
+            self.solve_info["compressed"] = self.op.describe()
         x = self.op.host(x.T)
         return project_nonneg(x) if self.config.nonneg else x

@@ -29,7 +29,8 @@ import numpy as np
 
 AUTO = "auto"
 #: help text of a Tikhonov λ that accepts "auto"
-LAMBDA_HELP = ("Tikhonov lambda relative to ||A||_F^2/P, or 'auto' (discrepancy principle with the noise "
+LAMBDA_HELP = ("Tikhonov lambda relative to ||A||_F^2/min(2R, P) (the mean eigenvalue of AᵀA on its range), or "
+               "'auto' (discrepancy principle with the noise "
                "estimate, never below GCV's; GCV without an estimate)")
 #: discrepancy-principle factor τ
 TAU = 1.0
@@ -46,14 +47,6 @@ RHO_FACTOR = 0.5
 def is_auto(value) -> bool:
     """True for the string ``"auto"``."""
     return isinstance(value, str) and value == AUTO
-
-
-def noise_targets(noise, num_frames: int, num_rows: int, scale: float) -> Optional[np.ndarray]:
-    """Expected ``||n||²`` per frame (F,) in the scaled operator's units (``Σ_r σ_r² / scale²``),
-    or None without a noise estimate."""
-    if noise is None:
-        return None
-    return np.sum(noise.rows(num_frames, num_rows) ** 2, axis=1) / scale ** 2
 
 
 def _svd_terms(u, s, b):
@@ -96,7 +89,7 @@ def tikhonov_lambdas(op, b, noise) -> np.ndarray:
     estimate, GCV without one (both through the operator's cached :meth:`spectrum`)."""
     u, s = op.spectrum()
     bh = op.host(b).astype(np.float64)
-    targets = noise_targets(noise, bh.shape[1], bh.shape[0] // 2, op.scale)
+    targets = op.noise_energy(noise, bh.shape[1])
     lam_gcv = gcv_lambdas(u, s, bh)[0]
     if targets is None:
         return lam_gcv
@@ -109,7 +102,7 @@ def residual_targets(op, b, noise) -> np.ndarray:
     """Expected ``||n||²`` per frame (F,) of stacked scaled data ``b``: from the noise estimate,
     else from GCV."""
     bh = op.host(b).astype(np.float64)
-    targets = noise_targets(noise, bh.shape[1], bh.shape[0] // 2, op.scale)
+    targets = op.noise_energy(noise, bh.shape[1])
     u, s = op.spectrum()
     misfit = gcv_lambdas(u, s, bh)[1]
     return misfit if targets is None else np.maximum(targets, misfit)

@@ -11,7 +11,8 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from .operator import SystemOperator, operator_for
+from .compression import DEFAULT_RANK, OVERSAMPLING, compressed_operator
+from .operator import SystemOperator, choose_strategy, operator_for, stacks_operator
 from .reconstructor import ReconstructorConfig
 
 
@@ -28,6 +29,55 @@ class ClassicalConfig(ReconstructorConfig):
         if self.backend == "numpy" and self.device != "cpu":
             raise ValueError(f"backend 'numpy' runs on the CPU only, not on {self.device!r}")
         return self
+
+
+class CompressibleConfig(ClassicalConfig):
+    """Parameters of the solvers that can run on the compressed operator (pinv, CGNR, ADMM)."""
+
+    strategy: str = Field("auto", pattern="^(auto|dense|large|compressed)$",
+                          description="dense (small grids), large (all 2R rows, cost follows the data) or "
+                          "compressed (the matrix's dominant row space, `rank` rows; large calibrations); "
+                          "auto: by shape and size")
+    rank: int = Field(DEFAULT_RANK, ge=1, description="rows of the compressed operator (strategy compressed)")
+
+
+def solver_strategy(requested: str, rows: int, voxels: int, dtype: str, svd: bool = False) -> str:
+    """"dense", "large" or "compressed" for an (R, P) problem: auto gives dense for P up to
+    :data:`mpirecon.operator.DENSE_MAX_VOXELS` (``SVD_MAX_VOXELS`` with ``svd``, pinv's full SVD),
+    compressed when the stacked operator would be too large to hold (numpy rows mode, see
+    :func:`mpirecon.operator.stacks_operator`; the iterations then cost k x P, :mod:`mpirecon.compression`),
+    else large. Used alike before reading (memory estimates) and at set-up."""
+    if requested == "compressed":
+        return requested
+    kind = choose_strategy(requested, voxels, _dense_limit(svd))
+    if requested == "auto" and kind == "large" and not stacks_operator(rows, voxels, dtype):
+        return "compressed"
+    return kind
+
+
+def _dense_limit(svd: bool) -> int:
+    from . import operator
+    return operator.SVD_MAX_VOXELS if svd else operator.DENSE_MAX_VOXELS
+
+
+def solver_operator(system_matrix, config: CompressibleConfig, svd: bool = False) -> tuple[str, SystemOperator]:
+    """(strategy, operator) of a compressible solver: the shared operator, or its cached compressed
+    form for the compressed strategy (torch operators are never compressed by ``auto``)."""
+    op = classical_operator(system_matrix, config)
+    strategy = solver_strategy(config.strategy, system_matrix.num_rows, system_matrix.num_voxels, config.dtype, svd)
+    if strategy == "compressed" and config.strategy == "auto" and op.stacked:
+        strategy = choose_strategy("auto", system_matrix.num_voxels, _dense_limit(svd))  # e.g. torch: stacked anyway
+    return strategy, (compressed_operator(op, config.rank) if strategy == "compressed" else op)
+
+
+def compressed_memory(rows: int, voxels: int, rank: int, precision: str) -> dict:
+    """Peak parts of building the compressed operator: the range finder's P x (k + 16) blocks (working
+    precision and float64), its 2R x (k + 16) bases, the k x k Grams and the row blocks."""
+    from .linalg import GRAM_BLOCK_ROWS
+    from .memory import real_size
+    width = min(2 * rows, rank + OVERSAMPLING)
+    return {"compression": width * (voxels * (2 * 8 + 2 * real_size(precision)) + 2 * rows * 8 * 2),
+            "gram": 3 * width ** 2 * 8 + 2 * GRAM_BLOCK_ROWS * voxels * 8}
 
 
 def classical_operator(system_matrix, config: ClassicalConfig, dtype: Optional[str] = None) -> SystemOperator:

@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from mdf_io import (Geometry, MDFFile, MDFFormatError, Measurement, SystemMatrix, read_measurement,
+from mdf_io import (Geometry, MDFFile, MDFFormatError, MDFMismatchError, Measurement, SystemMatrix, read_measurement,
                     read_system_matrix)
 
 from .errors import UsageError
@@ -67,7 +67,10 @@ def selected_problem_size(path, snr_threshold: Optional[float] = DEFAULT_SNR_THR
         rows = selected_rows_of_file(mdf, crit)
         grid = [int(n) for n in mdf.header.calibration.size]
     if slice is not None:
-        axis, _ = parse_slice(slice)
+        axis, index = parse_slice(slice)
+        n = grid["xyz".index(axis)]
+        if not -n <= index < n:  # the error SystemMatrix.take_slice gives, before anything is read
+            raise MDFMismatchError(path, f"slice {axis}={index}", f"an index in 0..{n - 1} (or -{n}..-1)", f"{index}")
         grid["xyz".index(axis)] = 1
     return len(rows), int(np.prod(grid))
 

@@ -216,6 +216,22 @@ class SystemOperator:
             out += self.rows(i0, i1).T @ y[i0:i1]
         return out
 
+    @property
+    def unit(self) -> float:
+        """The unit of the regularisation parameters (λ, ρ): the mean of AᵀA's eigenvalues on its
+        range, ``||A||_F² / min(2R, P)``, in the scaled operator's units: ``max(1, P / 2R)``. It is 1
+        (the mean diagonal of AᵀA, as RegularizedLeastSquares.jl normalises λ) when rows outnumber
+        voxels, as in 2D calibrations; for a 3D calibration with P >> 2R the spectrum sits P/2R
+        higher and a λ in this unit means the same filtering of it."""
+        return max(1.0, self.num_voxels / self.num_rows)
+
+    def noise_energy(self, noise, frames: int):
+        """Expected ``||n||²`` per frame (F,) of the stacked scaled data for a noise estimate
+        (``Σ_r σ_r² / scale²``), or None without one."""
+        if noise is None:
+            return None
+        return np.sum(noise.rows(frames, self.num_rows // 2) ** 2, axis=1) / self.scale ** 2
+
     def column_energy(self) -> np.ndarray:
         """``Σ_rows A²`` per voxel (P,) float64 of the stacked operator, computed once in row blocks."""
         def build():

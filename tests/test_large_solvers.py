@@ -89,6 +89,7 @@ def test_block_kaczmarz_equals_the_row_loop(shuffle, small3d):
     assert len(r.blocks) == 4  # 20 rows in blocks of 6, 6, 6, 2
     a = sm.matrix / matrix_scale(sm.matrix)
     y = b[0] / matrix_scale(sm.matrix)
+    lam *= 60 / 40  # the parameter's unit is max(1, P / 2R) in the scaled operator's units
     xk = np.zeros(60, complex)
     v = np.zeros(20, complex)
     for _ in range(2):
@@ -195,3 +196,43 @@ def test_rows_mode_operator_pieces_equal_the_stacked_ones(small3d, monkeypatch):
     np.testing.assert_allclose(op.row_gram(), a @ a.T, atol=1e-12)
     np.testing.assert_allclose(np.abs(op.normal_eig()[0].T @ ref.normal_eig()[0]).sum(axis=1), 1.0, atol=1e-6)
     assert "A" not in op._cache
+
+
+@pytest.mark.parametrize("name", ["pinv", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"])
+def test_compressed_with_full_rank_equals_large(name, small3d):
+    """With rank >= 2R the compressed operator spans the whole row space: the same images."""
+    sm, b = small3d
+    params = dict(FAST.get(name, {}), nonneg=False)
+    ref = load_reconstructor(name, sm, strategy="large", **params).reconstruct(b).images
+    rec = load_reconstructor(name, sm, strategy="compressed", rank=64, **params)
+    res = rec.reconstruct(b)
+    assert res.extra["compressed"]["rows"] == 40
+    assert abs(res.extra["compressed"]["energy_kept"] - 1.0) < 1e-9
+    np.testing.assert_allclose(res.images, ref, rtol=1e-6, atol=1e-7 * np.abs(ref).max())
+
+
+def test_compressed_operator_keeps_the_dominant_row_space(small3d):
+    from mpirecon.compression import compressed_operator
+    sm, b = small3d
+    op = operator_for(sm)
+    c = compressed_operator(op, rank=10)
+    a = op.A
+    s = np.linalg.svd(a, compute_uv=False)
+    np.testing.assert_allclose(np.sqrt(c.singular_values2), s[:10], rtol=0.05)  # one power iteration
+    bb = c.A @ c.A.T
+    np.testing.assert_allclose(bb, np.diag(np.diag(bb)), atol=1e-9 * bb.max())  # orthogonal rows
+    assert c.num_rows == 10 and 0 < c.captured < 1 and compressed_operator(op, rank=10) is c  # cached
+    np.testing.assert_allclose(c.data(b), c.basis.T @ op.data(b), atol=1e-12)
+
+
+def test_auto_compresses_only_when_the_stacked_operator_is_too_large(small3d, monkeypatch):
+    sm, b = small3d
+    for name in ("pinv", "cgnr", "admm_l1"):
+        assert load_reconstructor(name, sm, strategy="auto").strategy == "dense"
+        assert load_reconstructor(name, sm, strategy="large").strategy == "large"
+    monkeypatch.setattr(operator_module, "STACKED_MAX_BYTES", 0)
+    monkeypatch.setattr(operator_module, "DENSE_MAX_VOXELS", 10)
+    fresh = SystemMatrix.from_arrays(sm.matrix, grid=sm.grid)
+    for name in ("cgnr", "admm_l1"):
+        rec = load_reconstructor(name, fresh, rank=8)
+        assert rec.strategy == "compressed" and rec.reconstruct(b).extra["compressed"]["rows"] == 8

@@ -178,7 +178,8 @@ def test_out_of_memory_is_an_error_not_a_bug(sim_files, tmp_path, capsys, monkey
 
 def test_kaczmarz_keeps_one_copy_of_the_matrix(small_sm):
     """The numpy sweeps read the system matrix's own rows: no copy of it in the operator's cache."""
-    sm = small_sm
+    from mdf_io import SystemMatrix
+    sm = SystemMatrix.from_arrays(small_sm.matrix.copy(), grid=small_sm.grid)  # a fresh cache
     rec = load_reconstructor("kaczmarz", sm, iterations=2)
     rec.reconstruct(sm.matrix[:, :1].T)
     for value in rec.operator._cache.values():
