@@ -214,6 +214,9 @@ class Measurement:
     transfer_function_corrected: bool = False
     #: the receiver's transfer function (C, K_full) complex, when the file holds one
     transfer_function: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    #: acquisition frames averaged into each row of ``data`` (``--average`` / ``--average-blocks``);
+    #: the noise of a row is the single frame's over sqrt of it
+    frames_averaged: int = 1
 
     def __post_init__(self):
         self.data = np.asarray(self.data)

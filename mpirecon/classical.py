@@ -71,13 +71,15 @@ def solver_operator(system_matrix, config: CompressibleConfig, svd: bool = False
 
 
 def compressed_memory(rows: int, voxels: int, rank: int, precision: str) -> dict:
-    """Peak parts of building the compressed operator: the range finder's P x (k + 16) blocks (working
-    precision and float64), its 2R x (k + 16) bases, the k x k Grams and the row blocks."""
+    """Peak parts of the compressed strategy: the kept k x P rows, and the larger of the two set-up
+    stages' temporaries (the range finder's P x (k + 16) float64 blocks and 2R x (k + 16) bases; the
+    float64 row blocks of the k x k Woodbury Grams)."""
     from .linalg import GRAM_BLOCK_ROWS
     from .memory import real_size
     width = min(2 * rows, rank + OVERSAMPLING)
-    return {"compression": width * (voxels * (2 * 8 + 2 * real_size(precision)) + 2 * rows * 8 * 2),
-            "gram": 3 * width ** 2 * 8 + 2 * GRAM_BLOCK_ROWS * voxels * 8}
+    finder = 2 * voxels * width * 8 + voxels * width * real_size(precision) + 4 * rows * width * 8
+    grams = 2 * min(GRAM_BLOCK_ROWS, width) * voxels * 8 + 3 * width ** 2 * 8
+    return {"compressed rows": width * voxels * real_size(precision), "set-up": max(finder, grams)}
 
 
 def classical_operator(system_matrix, config: ClassicalConfig, dtype: Optional[str] = None) -> SystemOperator:

@@ -133,7 +133,9 @@ def load_measurement_for(path, target, *, frames=None, average=False, average_bl
     if average_blocks is not None and not average:
         meas.data, meas.frame_indices = block_mean(meas.data, int(average_blocks), meas.frame_indices,
                                                       f"{path}: --average-blocks")
+        meas.frames_averaged = int(average_blocks)
     if average and meas.data.shape[0] > 1:
+        meas.frames_averaged = meas.data.shape[0]
         meas.data = meas.data.mean(axis=0, keepdims=True)
         meas.frame_indices = np.array([-1])
     return meas.matched_to(geometry)

@@ -26,6 +26,9 @@ from .errors import ReconstructorError
 BUDGET_FRACTION = 0.7
 #: working precisions tried in order when the user did not choose one
 PRECISIONS = ("float64", "float32")
+#: strategies that approximate the operator (:mod:`mpirecon.compression`): float64 buys them nothing but
+#: twice the memory traffic, so float32 is tried first
+APPROXIMATE_STRATEGIES = ("compressed",)
 _UNITS = {"": 1, "b": 1, "k": 2 ** 10, "m": 2 ** 20, "g": 2 ** 30, "t": 2 ** 40}
 
 
@@ -74,9 +77,10 @@ def format_bytes(n: float) -> str:
     return f"{n / 2 ** 30:.1f} GB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MB"
 
 
-def _meminfo(key: str) -> Optional[int]:
+def _proc_kb(path: str, key: str) -> Optional[int]:
+    """Bytes of a ``key:  N kB`` line of a /proc file, or None."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
@@ -85,15 +89,12 @@ def _meminfo(key: str) -> Optional[int]:
     return None
 
 
+def _meminfo(key: str) -> Optional[int]:
+    return _proc_kb("/proc/meminfo", key)
+
+
 def _self_status(key: str) -> int:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return _proc_kb("/proc/self/status", key) or 0
 
 
 def _cgroup_room() -> Optional[int]:
@@ -137,19 +138,27 @@ def plan_precision(cls, params: dict, rows: int, voxels: int, frames: int,
                    budget: int, budget_source: str) -> MemoryEstimate:
     """The estimate of method ``cls`` (a Reconstructor class) with ``params`` for R=``rows``
     complex rows, P=``voxels`` and F=``frames``, in the first precision of :data:`PRECISIONS` that
-    fits ``budget`` bytes (only ``params["dtype"]`` when given). Raises :class:`MemoryBudgetError`
+    fits ``budget`` bytes (only ``params["dtype"]`` when given; float32 first when the method's
+    strategy at float64 is one of :data:`APPROXIMATE_STRATEGIES`). Raises :class:`MemoryBudgetError`
     (one line: method, problem, estimate, budget) when none fits."""
     given = params.get("dtype")
     has_dtype = "dtype" in cls.Config.model_fields
     choices = [given] if given or not has_dtype else list(PRECISIONS)
-    tried = []
-    for precision in choices:
+
+    def estimate(precision):
         values = dict(params, dtype=precision) if has_dtype and precision else dict(params)
-        config = cls._validated(values)
-        est = cls.memory_estimate(config, rows, voxels, frames)
-        if est.total <= budget:
-            return est
-        tried.append(est)
+        return cls.memory_estimate(cls._validated(values), rows, voxels, frames)
+
+    tried = [estimate(choices[0])]
+    if len(choices) > 1 and tried[0].strategy in APPROXIMATE_STRATEGIES:
+        choices = choices[::-1]  # float32 first: the approximation's error dwarfs float32 rounding
+        tried = [estimate(choices[0])]
+    for precision in choices[1:]:
+        if tried[-1].total <= budget:
+            break
+        tried.append(estimate(precision))
+    if tried[-1].total <= budget:
+        return tried[-1]
     best = min(tried, key=lambda e: e.total)
     raise MemoryBudgetError(
         f"{cls.name}: needs about {best.describe()} for {rows} rows x {voxels} voxels and {frames} frame(s); "

@@ -47,16 +47,18 @@ class NoiseEstimate:
         return {"source": self.source, "sigma_rms": float(np.sqrt(np.mean(self.sigma ** 2)))}
 
 
-def from_background(background: np.ndarray, subtracted: bool = True) -> Optional[NoiseEstimate]:
-    """Noise from empty-scanner frames (E, R) (None if fewer than 2). Subtracting their mean
-    adds its own noise, so the level of a corrected frame is ``σ sqrt(1 + 1/E)``."""
+def from_background(background: np.ndarray, subtracted: bool = True, averaged: int = 1) -> Optional[NoiseEstimate]:
+    """Noise from empty-scanner frames (E, R) (None if fewer than 2) of data whose every frame is the
+    mean of ``averaged`` acquisition frames: a single frame's σ over ``sqrt(averaged)``. Subtracting
+    the mean of the E background frames adds its own noise, so the level of a corrected frame is
+    ``σ sqrt(1/averaged + 1/E)``."""
     bg = np.asarray(background)
     if bg.ndim != 2 or bg.shape[0] < 2:
         return None
     sigma = np.sqrt(np.mean(np.abs(bg - bg.mean(axis=0, keepdims=True)) ** 2, axis=0) * bg.shape[0]
                     / (bg.shape[0] - 1))
-    if subtracted:
-        sigma = sigma * np.sqrt(1.0 + 1.0 / bg.shape[0])
+    n = max(int(averaged), 1)
+    sigma = sigma * np.sqrt(1.0 / n + (1.0 / bg.shape[0] if subtracted else 0.0))
     return NoiseEstimate(sigma=sigma, source=BACKGROUND_FRAMES)
 
 
@@ -74,7 +76,10 @@ def _from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
     snr = np.asarray(system_matrix.snr, np.float64)
     if not np.all(np.isfinite(snr)) or np.any(snr <= 0):
         return None
-    rms = np.sqrt(np.mean(np.abs(system_matrix.matrix) ** 2, axis=1))
+    m = system_matrix.matrix
+    power = np.concatenate([np.einsum("ij,ij->i", b.real, b.real) + np.einsum("ij,ij->i", b.imag, b.imag)
+                            for b in (m[i:i + 256] for i in range(0, m.shape[0], 256))])  # no full-size temporary
+    rms = np.sqrt(power.astype(np.float64) / m.shape[1])
     return NoiseEstimate(sigma=rms / snr, source=CALIBRATION_SNR)
 
 
@@ -99,7 +104,8 @@ def estimate_noise(measurement=None, system_matrix: Optional[SystemMatrix] = Non
             sigma = np.repeat(sigma, num_rows, axis=1)  # one level per frame, every row
         return NoiseEstimate(sigma=sigma, source=GIVEN)
     if isinstance(measurement, Measurement) and measurement.background is not None:
-        est = from_background(measurement.background, measurement.background_subtracted)
+        est = from_background(measurement.background, measurement.background_subtracted,
+                              getattr(measurement, "frames_averaged", 1))
         if est is not None:
             return est
     if system_matrix is not None:

@@ -141,15 +141,24 @@ def test_tiny_memory_limit_refuses_before_reading(method, sim_files, tmp_path, c
 
 
 def test_memory_limit_picks_float32_when_float64_does_not_fit():
-    cls = get_reconstructor_class("admm_l1")
+    cls = get_reconstructor_class("kaczmarz")
     big = plan_precision(cls, {}, 5100, 50653, 2, 2 ** 40, "test")
-    assert big.precision == "float64"
+    assert big.precision == "float64" and big.strategy == "large"
     f64 = cls.memory_estimate(cls._validated({}), 5100, 50653, 2).total
     f32 = cls.memory_estimate(cls._validated({"dtype": "float32"}), 5100, 50653, 2).total
     assert f32 < f64
     assert plan_precision(cls, {}, 5100, 50653, 2, (f32 + f64) // 2, "test").precision == "float32"
-    with pytest.raises(MemoryBudgetError, match="admm_l1: needs about .* memory budget"):
+    with pytest.raises(MemoryBudgetError, match="kaczmarz: needs about .* memory budget"):
         plan_precision(cls, {"dtype": "float64"}, 5100, 50653, 2, (f32 + f64) // 2, "test")
+
+
+def test_the_compressed_strategy_works_in_float32_unless_told():
+    cls = get_reconstructor_class("admm_l1")
+    est = plan_precision(cls, {}, 5100, 50653, 2, 2 ** 40, "test")
+    assert est.strategy == "compressed" and est.precision == "float32"
+    assert plan_precision(cls, {"dtype": "float64"}, 5100, 50653, 2, 2 ** 40, "test").precision == "float64"
+    small = plan_precision(cls, {}, 700, 361, 2, 2 ** 40, "test")  # 19x19: dense, float64
+    assert small.strategy == "dense" and small.precision == "float64"
 
 
 def test_run_within_a_limit_records_its_plan(sim_files, tmp_path, capsys):

@@ -1,0 +1,35 @@
+"""The noise estimate follows frame averaging: σ of a mean of n frames is the single frame's σ / sqrt(n)."""
+import numpy as np
+import pytest
+
+from mpirecon import load_measurement_for, load_system_matrix
+from mpirecon.cli.main import main
+from mpirecon.noise import estimate_noise
+
+
+@pytest.fixture(scope="module")
+def many(sim_files):
+    path = sim_files / "meas100.mdf"
+    assert main(["simulate", "measurement", "--sm", str(sim_files / "sm.mdf"), "--phantom", "shape", "--snr", "15",
+                 "--frames", "100", "--background-frames", "20", "-o", str(path)]) == 0
+    return sim_files / "sm.mdf", path
+
+
+@pytest.mark.parametrize("n", [1, 4, 25, 100])
+def test_noise_of_averaged_frames(many, n):
+    sm_path, path = many
+    sm = load_system_matrix(sm_path)
+    single = load_measurement_for(path, sm)
+    sigma1 = estimate_noise(single, sm).sigma
+    averaged = load_measurement_for(path, sm, average=True) if n == 100 else \
+        load_measurement_for(path, sm, average_blocks=n)
+    assert averaged.frames_averaged == n
+    sigma = estimate_noise(averaged, sm).sigma
+    expected = sigma1 / np.sqrt(1 + 1 / 20) * np.sqrt(1 / n + 1 / 20)  # background mean subtracted: its noise stays
+    np.testing.assert_allclose(sigma, expected, rtol=1e-12)
+    # and against the data: the spread of the averaged frames around their mean, over the signal rows
+    if n <= 4:
+        d = averaged.data
+        empirical = np.sqrt(np.mean(np.abs(d - d.mean(axis=0)) ** 2, axis=0) * d.shape[0] / (d.shape[0] - 1))
+        ratio = np.median(empirical / (sigma1 / np.sqrt(1 + 1 / 20) / np.sqrt(n)))
+        assert abs(ratio - 1) < 0.1, ratio
