@@ -99,6 +99,8 @@ class _ADMMBase(Reconstructor):
             parts.update(dense_normal_bytes(rows, voxels, prec))
         elif strategy == "compressed":
             parts.update(compressed_memory(rows, voxels, config.rank, prec))
+            if tv:  # the TV x-update keeps A M⁻¹ beside A (mpirecon.xupdate)
+                parts["scaled rows"] = parts["compressed rows"]
         else:
             parts["gram"] = (3 if tv else 2) * gram_bytes(rows) + 2 * gram_block_bytes(voxels)
         parts["iterates"] = (8 + (12 if tv else 0)) * voxels * frames * real_size(prec)

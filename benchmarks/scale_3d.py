@@ -3,7 +3,8 @@ and every classical method run through ``mpirecon run`` with no option but ``-o`
 
 Usage:
     python benchmarks/scale_3d.py write DIR [--grid 37] [--frequencies 1700] [--seed 0]
-    python benchmarks/scale_3d.py run DIR [--methods pinv kaczmarz ...] [--limit-gb 12] [--out r.json]
+    python benchmarks/scale_3d.py run DIR [--methods pinv kaczmarz ...] [--limit-gb 12] [--run-args "..."]
+                                          [--out r.json]
 
 ``write`` simulates a 3D Lissajous calibration (:func:`mpirecon.simulation.scanner.scanner_3d`,
 the ``--frequencies`` strongest frequency bins of 3 channels) and writes it the way another
@@ -183,20 +184,20 @@ def write(args) -> None:
     print(json.dumps(info))
 
 
-def run_one(folder: Path, method: str, frames: int, limit_gb: float) -> dict:
-    """``mpirecon run meas{frames}.mdf --sm sm.mdf --method M -o OUT`` under time -v and ulimit -v."""
+def run_one(folder: Path, method: str, frames: int, limit_gb: float, extra: str = "") -> dict:
+    """``mpirecon run meas{frames}.mdf --sm sm.mdf --method M -o OUT [extra]`` under time -v and ulimit -v."""
     from mdf_io import read_reconstruction
     from mpirecon.metrics import psnr
     out = folder / f"rec_{method}_{frames}.mdf"
     if out.exists():
         out.unlink()
     cmd = (f"ulimit -v {int(limit_gb * 2 ** 20)}; /usr/bin/time -v {sys.executable} -m mpirecon.cli.main run "
-           f"{folder}/meas{frames}.mdf --sm {folder}/sm.mdf --method {method} -o {out}")
+           f"{folder}/meas{frames}.mdf --sm {folder}/sm.mdf --method {method} -o {out} {extra}")
     t0 = time.perf_counter()
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    res = {"command": f"mpirecon run meas{frames}.mdf --sm sm.mdf --method {method} -o {out.name}",
+    res = {"command": f"mpirecon run meas{frames}.mdf --sm sm.mdf --method {method} -o {out.name} {extra}".strip(),
            "exit": proc.returncode, "wall_s": round(wall, 1),
            "peak_rss_gb": round(int(peak.group(1)) / 2 ** 20, 2) if peak else None}
     if proc.returncode != 0:
@@ -221,7 +222,7 @@ def run(args) -> None:
               "problem": json.loads((folder / "problem.json").read_text()), "results": {}}
     for method in args.methods:
         for frames in args.frames:
-            r = run_one(folder, method, frames, args.limit_gb)
+            r = run_one(folder, method, frames, args.limit_gb, args.run_args)
             report["results"][f"{method}/{frames}"] = r
             print(method, frames, json.dumps(r), flush=True)
     report["load_average_end"] = os.getloadavg()
@@ -244,6 +245,7 @@ def main() -> None:
     r.add_argument("--methods", nargs="+", default=CLASSICAL)
     r.add_argument("--frames", nargs="+", type=int, default=[2, 101], choices=[2, 101])
     r.add_argument("--limit-gb", type=float, default=12.0, help="address-space limit of each run (ulimit -v)")
+    r.add_argument("--run-args", default="", help="extra options of mpirecon run, e.g. '--memory-limit 4G'")
     r.add_argument("--out", default=None, help="also write the JSON report here")
     args = ap.parse_args()
     write(args) if args.step == "write" else run(args)

@@ -202,7 +202,7 @@ def dct_images(v, image_shape: Sequence[int], inverse: bool = False):
     img = v.reshape((n,) + shape)
     if is_numpy(v):
         fn = scipy.fft.idctn if inverse else scipy.fft.dctn
-        return fn(img, type=2, axes=tuple(range(1, len(shape) + 1)), norm="ortho").reshape(n, -1)
+        return fn(img, type=2, axes=tuple(range(1, len(shape) + 1)), norm="ortho", workers=-1).reshape(n, -1)
     import torch
     for axis, size in enumerate(shape):
         c = torch.as_tensor(dct_matrix(size), dtype=v.dtype, device=v.device)

@@ -23,6 +23,9 @@ import numpy as np
 
 from .linalg import add_diagonal, as_float64, cast_like, dct_images, laplacian_eigenvalues, like, row_gram, spd_inverse
 
+#: largest ``A M⁻¹`` (bytes) kept by a TV x-update: a compressed operator's, not a full calibration's
+SCALED_ROWS_MAX_BYTES = 512 * 2 ** 20
+
 
 @dataclass
 class WoodburyXUpdate:
@@ -43,6 +46,9 @@ class WoodburyXUpdate:
     inverse: object
     spectrum: object = None
     transforms: dict = field(default_factory=dict)
+    #: ``A M⁻¹`` (2R, P) in the working dtype when M ≠ ρI and it is small (a compressed operator):
+    #: then an x-update needs one DCT pair instead of two
+    scaled_rows: object = None
 
     @classmethod
     def build(cls, op, rho: float, transforms: tuple[str, ...] = ()) -> "WoodburyXUpdate":
@@ -55,7 +61,10 @@ class WoodburyXUpdate:
             gram, spectrum = op.row_gram(), None
         g = add_diagonal(gram / rho, 1.0)  # I + A M⁻¹ Aᵀ, float64
         inverse = spd_inverse(g)
-        return cls(op=op, rho=float(rho), inverse=inverse, spectrum=spectrum, transforms=mats)
+        out = cls(op=op, rho=float(rho), inverse=inverse, spectrum=spectrum, transforms=mats)
+        if spectrum is not None and op.num_rows * op.num_voxels * op.dtype.itemsize <= SCALED_ROWS_MAX_BYTES:
+            out.scaled_rows = out._m_inverse(op.rows(0, op.num_rows).T).T  # A M⁻¹ (M symmetric)
+        return out
 
     def _m_inverse(self, v):
         """M⁻¹ v for voxel columns (P, F)."""
@@ -68,6 +77,10 @@ class WoodburyXUpdate:
         """x for the right-hand side (P, F)."""
         op = self.op
         w = self._m_inverse(rhs)
+        if self.scaled_rows is not None:  # x = M⁻¹r - (A M⁻¹)ᵀ y with z = A M⁻¹ r: one DCT pair
+            z = self.scaled_rows @ rhs
+            y = cast_like(self.inverse @ as_float64(z), z)
+            return w - self.scaled_rows.T @ y
         z = op.forward(w)
         y = cast_like(self.inverse @ as_float64(z), z)
         return self._m_inverse(rhs - op.adjoint(y))

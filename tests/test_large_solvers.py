@@ -54,6 +54,18 @@ def test_woodbury_x_update_equals_dense(backend, transforms, grid):
     np.testing.assert_allclose(op.host(wood.solve(rhs)), op.host(dense.solve(rhs)), rtol=1e-10, atol=1e-10)
 
 
+def test_woodbury_without_the_kept_scaled_rows_is_the_same(small3d, monkeypatch):
+    from mpirecon import xupdate
+    sm, _ = small3d
+    rhs = np.random.default_rng(4).normal(size=(60, 3))
+    ref = operator_for(sm).x_update(0.2, ("gradient",), "large")
+    assert ref.scaled_rows is not None
+    monkeypatch.setattr(xupdate, "SCALED_ROWS_MAX_BYTES", 0)
+    plain = operator_for(SystemMatrix.from_arrays(sm.matrix, grid=sm.grid)).x_update(0.2, ("gradient",), "large")
+    assert plain.scaled_rows is None
+    np.testing.assert_allclose(plain.solve(rhs), ref.solve(rhs), rtol=1e-10, atol=1e-12)
+
+
 def test_woodbury_float32_close_to_float64(small3d):
     sm, _ = small3d
     rhs = np.random.default_rng(2).normal(size=(60, 3))
