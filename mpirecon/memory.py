@@ -189,7 +189,7 @@ RUNTIME_BYTES = 256 * 2 ** 20
 def common_parts(rows: int, voxels: int, frames: int, precision: str) -> dict:
     """What every method holds: the runtime, the matrix (+ its read buffers) and the frames."""
     m = matrix_bytes(rows, voxels, precision)
-    return {"runtime": RUNTIME_BYTES, "matrix": m, "reading": min(m // 8, 256 * 2 ** 20),
+    return {"runtime": RUNTIME_BYTES, "matrix": m, "reading": min(m // 4, 512 * 2 ** 20),
             "frames": frame_bytes(rows, voxels, frames)}
 
 
