@@ -84,6 +84,9 @@ def read_rows(mdf, frames, rows: RowIndex, progress: Optional[Progress] = None) 
     """Spectra of ``frames`` (acquisition order) at ``rows``: complex128 (n, R), reading only
     the frequencies the rows need."""
     frames = np.asarray(frames, dtype=np.int64).ravel()
+    unique, inverse = np.unique(frames, return_inverse=True)
+    if unique.size < frames.size:  # a frame asked for twice (e.g. --frames 0,0): read once, repeat in memory
+        return read_rows(mdf, unique, rows, progress)[inverse.ravel()]
     return read_rows_into(mdf, frames, rows, np.empty((frames.size, len(rows)), np.complex128), progress)
 
 

@@ -345,3 +345,15 @@ def test_automatic_admm_parameters_are_per_frame(name, small_sm):
     assert set(batch.extra["auto"]) == {"mu", "rho"} and len(batch.extra["auto"]["mu"]) == 4
     single = np.stack([r.reconstruct(b[i]).images[0] for i in range(4)])
     np.testing.assert_allclose(batch.images, single, rtol=1e-6, atol=1e-9 * np.abs(single).max())
+
+
+def test_a_frame_selected_twice_is_read_once_and_repeated(sim_files):
+    from mpirecon import load_measurement_for, load_system_matrix
+    path = sim_files / "meas3.mdf"
+    assert main(["simulate", "measurement", "--sm", str(sim_files / "sm.mdf"), "--phantom", "shape", "--frames", "3",
+                 "-o", str(path), "--overwrite"]) == 0
+    sm = load_system_matrix(sim_files / "sm.mdf")
+    every = load_measurement_for(path, sm).data
+    twice = load_measurement_for(path, sm, frames="2,0,0,2")
+    np.testing.assert_array_equal(twice.data, every[[2, 0, 0, 2]])
+    assert list(twice.frame_indices) == [2, 0, 0, 2]
