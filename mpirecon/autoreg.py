@@ -22,7 +22,6 @@ or the calibration SNR). Without one, the noise is estimated by generalised cros
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 
@@ -111,7 +110,7 @@ def residual_targets(op, b, noise) -> np.ndarray:
 def admm_mu(op, b, noise, family: str) -> np.ndarray:
     """μ per frame (F,) for stacked scaled data ``b`` (2R, F): ``κ σ_eff / max|Aᵀb|``."""
     bh = op.host(b).astype(np.float64)
-    f, r2 = bh.shape[1], bh.shape[0]
+    r2 = bh.shape[0]
     targets = residual_targets(op, b, noise)  # (F,) expected misfit ||n||² (scaled units)
     col_energy = float(op.column_energy().mean())
     sigma_eff = np.sqrt(targets / r2 * col_energy)  # std of (Aᵀn)_p

@@ -4,7 +4,6 @@ The disk-full tests write to a 200 kB tmpfs (mounted here; skipped where mountin
 """
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
