@@ -19,10 +19,9 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.admm import admm
 from mpirecon.autoreg import admm_mu, admm_rho, is_auto
-from mpirecon.classical import CompressibleConfig, compressed_memory, solver_operator, solver_strategy
+from mpirecon.classical import CompressibleConfig, solver_memory, solver_operator
 from mpirecon.linalg import like
-from mpirecon.memory import (MemoryEstimate, common_parts, dense_normal_bytes, gram_block_bytes, gram_bytes, real_size,
-                             stacked_operator_bytes)
+from mpirecon.memory import MemoryEstimate, dense_normal_bytes, gram_block_bytes, gram_bytes, real_size
 from mpirecon.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
@@ -91,14 +90,11 @@ class _ADMMBase(Reconstructor):
         """Dense: AᵀA + ρ(I + DᵀD) factorised and inverted (P x P); large: the Woodbury Gram(s) and
         inverse (2R x 2R float64) and the row blocks that build them; ADMM's splittings per frame."""
         prec = config.dtype
-        parts = common_parts(rows, voxels, frames, prec)
-        parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
-        strategy = solver_strategy(config.strategy, rows, voxels, prec)
+        strategy, parts = solver_memory(config, rows, voxels, frames)
         tv = cls.prior_weights[1] > 0 or "alpha_tv" in cls.Config.model_fields
         if strategy == "dense":
             parts.update(dense_normal_bytes(rows, voxels, prec))
         elif strategy == "compressed":
-            parts.update(compressed_memory(rows, voxels, config.rank, prec))
             if tv:  # the TV x-update keeps A M⁻¹ beside A (mpirecon.xupdate)
                 parts["scaled rows"] = parts["compressed rows"]
         else:

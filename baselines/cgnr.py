@@ -17,9 +17,9 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.autoreg import TAU, is_auto, residual_targets
-from mpirecon.classical import CompressibleConfig, compressed_memory, solver_operator, solver_strategy
+from mpirecon.classical import CompressibleConfig, solver_memory, solver_operator
 from mpirecon.linalg import cast_like, clamp_min, colsum, copy, eye_like, like, tiny, zeros_like
-from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
+from mpirecon.memory import MemoryEstimate, real_size
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
@@ -45,13 +45,9 @@ class CGNR(Reconstructor):
     def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:
         """Dense: AᵀA + λI (P x P, twice while formed); large: the CG vectors of every frame."""
         prec = config.dtype
-        parts = common_parts(rows, voxels, frames, prec)
-        parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
-        strategy = solver_strategy(config.strategy, rows, voxels, prec)
+        strategy, parts = solver_memory(config, rows, voxels, frames)
         if strategy == "dense":
             parts["normal"] = 2 * voxels ** 2 * real_size(prec)
-        elif strategy == "compressed":
-            parts.update(compressed_memory(rows, voxels, config.rank, prec))
         parts["iterates"] = 8 * voxels * frames * real_size(prec) + 2 * rows * frames * 16
         return MemoryEstimate(parts, prec, strategy)
 

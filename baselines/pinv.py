@@ -16,11 +16,10 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.classical import CompressibleConfig, compressed_memory, solver_operator, solver_strategy
+from mpirecon.classical import CompressibleConfig, solver_memory, solver_operator
 from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
 from mpirecon.linalg import add_diagonal, like, spd_inverse
-from mpirecon.memory import (MemoryEstimate, common_parts, gram_block_bytes, gram_bytes, real_size,
-                             stacked_operator_bytes)
+from mpirecon.memory import MemoryEstimate, gram_block_bytes, gram_bytes, real_size
 from mpirecon.operator import operator_for
 from mpirecon.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
@@ -47,16 +46,12 @@ class PseudoInverse(Reconstructor):
         """Dense: the float64 SVD (stacked copy, U, Vᵀ, LAPACK work) and the P x 2R map; large: the
         2R x 2R Gram and its inverse (+ the eigen-decomposition for ``lam="auto"``)."""
         prec = config.dtype
-        parts = common_parts(rows, voxels, frames, prec)
-        parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
-        strategy = solver_strategy(config.strategy, rows, voxels, prec, svd=True)
+        strategy, parts = solver_memory(config, rows, voxels, frames, svd=True)
         if strategy == "dense":
             r = min(2 * rows, voxels)
             parts["svd"] = 8 * (2 * (2 * rows * voxels) + 2 * rows * r + r * voxels)
             parts["map"] = 2 * rows * voxels * real_size(prec)
-        elif strategy == "compressed":
-            parts.update(compressed_memory(rows, voxels, config.rank, prec))
-        else:
+        elif strategy == "large":
             parts["gram"] = 2 * gram_bytes(rows) + gram_block_bytes(voxels)
             parts["map"] = gram_bytes(rows) // 8 * real_size(prec)
         if is_auto(config.lam):

@@ -11,6 +11,7 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
+from . import operator as _operator
 from .compression import DEFAULT_RANK, OVERSAMPLING, compressed_operator
 from .operator import SystemOperator, choose_strategy, operator_for, stacks_operator
 from .reconstructor import ReconstructorConfig
@@ -56,8 +57,7 @@ def solver_strategy(requested: str, rows: int, voxels: int, dtype: str, svd: boo
 
 
 def _dense_limit(svd: bool) -> int:
-    from . import operator
-    return operator.SVD_MAX_VOXELS if svd else operator.DENSE_MAX_VOXELS
+    return _operator.SVD_MAX_VOXELS if svd else _operator.DENSE_MAX_VOXELS  # read at call time (tests patch them)
 
 
 def solver_operator(system_matrix, config: CompressibleConfig, svd: bool = False) -> tuple[str, SystemOperator]:
@@ -68,6 +68,21 @@ def solver_operator(system_matrix, config: CompressibleConfig, svd: bool = False
     if strategy == "compressed" and config.strategy == "auto" and op.stacked:
         strategy = choose_strategy("auto", system_matrix.num_voxels, _dense_limit(svd))  # e.g. torch: stacked anyway
     return strategy, (compressed_operator(op, config.rank) if strategy == "compressed" else op)
+
+
+def solver_memory(config: CompressibleConfig, rows: int, voxels: int, frames: int,
+                  svd: bool = False) -> tuple[str, dict]:
+    """(strategy, peak parts) a compressible solver shares before its own set-up is added: the
+    runtime, matrix and frames (:func:`mpirecon.memory.common_parts`), the stacked operator when it
+    is built, and the compressed operator's rows and set-up for the compressed strategy."""
+    from .memory import common_parts, stacked_operator_bytes
+    prec = config.dtype
+    strategy = solver_strategy(config.strategy, rows, voxels, prec, svd)
+    parts = common_parts(rows, voxels, frames, prec)
+    parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
+    if strategy == "compressed":
+        parts.update(compressed_memory(rows, voxels, config.rank, prec))
+    return strategy, parts
 
 
 def compressed_memory(rows: int, voxels: int, rank: int, precision: str) -> dict:

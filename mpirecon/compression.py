@@ -108,10 +108,6 @@ class CompressedOperator(SystemOperator):
         sigma2 = noise.rows(frames, r) ** 2 / 2.0  # per real and imaginary part
         return (sigma2 @ (self.leverage[:r] + self.leverage[r:])) / self.scale ** 2
 
-    def column_energy(self) -> np.ndarray:
-        """``Σ_rows B²`` per voxel (P,)."""
-        return self.memo("column_energy", lambda: np.sum(self.host(self.A).astype(np.float64) ** 2, axis=0))
-
     def x_update(self, rho: float, transforms: tuple[str, ...] = (), strategy: str = "auto"):
         """Always the Woodbury x-update on the k x k system (a P x P matrix would defeat the point)."""
         return super().x_update(rho, transforms, "large")

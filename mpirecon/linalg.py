@@ -115,6 +115,23 @@ def row_gram(rows: Callable[[int, int], object], n: int, block: int = GRAM_BLOCK
     return gram
 
 
+#: matrices up to this size (bytes) are summed in one numpy call (the values they always had)
+ENERGY_ONE_PASS_BYTES = 64 * 2 ** 20
+
+
+def row_energies(matrix: np.ndarray, block: int = 256) -> np.ndarray:
+    """``Σ_p |m_rp|²`` per row (R,) float64 of an (R, P) numpy matrix (complex or real): in one pass
+    for small matrices, else in row blocks cast to float64 (no full-size temporary)."""
+    m = np.asarray(matrix)
+    if m.nbytes <= ENERGY_ONE_PASS_BYTES:
+        return np.sum(np.abs(m) ** 2, axis=1).astype(np.float64)
+    out = np.empty(m.shape[0])
+    for i in range(0, m.shape[0], block):
+        b = m[i:i + block].astype(np.complex128 if np.iscomplexobj(m) else np.float64)
+        out[i:i + block] = np.einsum("ij,ij->i", b.conj(), b).real
+    return out
+
+
 def _zeros64(ref, shape):
     if is_numpy(ref):
         return np.empty(shape, np.float64)

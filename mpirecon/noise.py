@@ -14,6 +14,8 @@ import numpy as np
 
 from mdf_io import Measurement, SystemMatrix
 
+from .linalg import row_energies
+
 #: NoiseEstimate.source values
 GIVEN, BACKGROUND_FRAMES, CALIBRATION_SNR = "given", "measurement background frames", "calibration snr"
 
@@ -77,9 +79,7 @@ def _from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
     if not np.all(np.isfinite(snr)) or np.any(snr <= 0):
         return None
     m = system_matrix.matrix
-    power = np.concatenate([np.einsum("ij,ij->i", b.real, b.real) + np.einsum("ij,ij->i", b.imag, b.imag)
-                            for b in (m[i:i + 256] for i in range(0, m.shape[0], 256))])  # no full-size temporary
-    rms = np.sqrt(power.astype(np.float64) / m.shape[1])
+    rms = np.sqrt(row_energies(m) / m.shape[1])  # row blocks for large matrices
     return NoiseEstimate(sigma=rms / snr, source=CALIBRATION_SNR)
 
 

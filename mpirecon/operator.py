@@ -37,7 +37,7 @@ import numpy as np
 from mdf_io import SystemMatrix
 
 from .errors import ReconstructorError
-from .linalg import symmetric_eig
+from .linalg import ENERGY_ONE_PASS_BYTES, row_energies, symmetric_eig
 
 #: largest P for the dense strategies (a P x P float64 matrix is then at most 512 MiB)
 DENSE_MAX_VOXELS = 8192
@@ -79,10 +79,10 @@ def matrix_scale(matrix: np.ndarray) -> float:
     """``sqrt(||A||_F^2 / P)`` of an (R, P) matrix (summed in row blocks, no full-size temporary);
     1.0 for an all-zero matrix."""
     m = np.asarray(matrix)
-    if m.nbytes <= 64 * 2 ** 20:  # small: one sum (the value 2D calibrations always had, to the bit)
+    if m.nbytes <= ENERGY_ONE_PASS_BYTES:  # small: one sum (the value 2D calibrations always had, to the bit)
         total = float(np.sum(np.abs(m) ** 2))
     else:
-        total = sum(float(np.vdot(b, b).real) for b in (m[i:i + ROW_BLOCK] for i in range(0, m.shape[0], ROW_BLOCK)))
+        total = float(np.sum(row_energies(m)))
     a = float(np.sqrt(total / m.shape[1]))
     return a if a > 0 else 1.0
 
@@ -195,7 +195,8 @@ class SystemOperator:
         if self.stacked:
             return self.A @ x
         if x.shape[1] <= COMPLEX_PRODUCT_MAX_COLUMNS:  # one pass over the complex rows
-            y = self._complex_rows() @ x.astype(self._complex_rows().dtype)
+            m = self._complex_rows()
+            y = m @ x.astype(m.dtype)
             return (np.concatenate([y.real, y.imag]) / self.scale).astype(self.dtype, copy=False)
         out = np.empty((self.num_rows, x.shape[1]), np.result_type(self.dtype, x))
         for i0, i1 in self._blocks():

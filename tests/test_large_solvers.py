@@ -248,3 +248,12 @@ def test_auto_compresses_only_when_the_stacked_operator_is_too_large(small3d, mo
     for name in ("cgnr", "admm_l1"):
         rec = load_reconstructor(name, fresh, rank=8)
         assert rec.strategy == "compressed" and rec.reconstruct(b).extra["compressed"]["rows"] == 8
+
+
+def test_row_energies_in_blocks_equal_one_pass(small3d, monkeypatch):
+    from mpirecon import linalg
+    sm, _ = small3d
+    one = linalg.row_energies(sm.matrix)
+    monkeypatch.setattr(linalg, "ENERGY_ONE_PASS_BYTES", 0)
+    np.testing.assert_allclose(linalg.row_energies(sm.matrix, block=3), one, rtol=1e-13)
+    np.testing.assert_allclose(linalg.row_energies(sm.matrix.astype(np.complex64), block=3), one, rtol=1e-6)
