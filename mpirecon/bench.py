@@ -8,6 +8,12 @@
 * ``realistic``: signals from the noise-free physics model plus scanner background and noise,
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
   on phantom families never used for training. This is what a scanner user gets.
+* ``physics-shift``: as ``realistic``, but measured with other particles and a drifted scanner
+  than the calibration's (:class:`~mpirecon.simulation.shift.PhysicsShift`: longer relaxation,
+  smaller cores, drive-amplitude drift, an unseen receive transfer function), written as a
+  scanner's time-domain MDF file with background frames and read back through :mod:`mdf_io`;
+  the hold-out families plus the three OpenMPI designs as evaluation families of their own
+  (``openmpi_shape``, ``openmpi_resolution``, ``openmpi_concentration``; a third of the samples).
 
 ``paper`` and ``realistic`` run by default. Every method gets the per-frame noise level of the
 signals (what empty-scanner frames tell a user; only the noise-aware, e.g. dip's discrepancy
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -31,6 +38,7 @@ from mdf_io import MDFFile, read_system_matrix
 from . import metrics
 from .bench_report import save_example, write_report
 from .errors import ReconstructorError, UsageError
+from .loading import load_measurement_for
 from .outputs import check_output_dir, refuse_inputs, writing
 from .progress import Progress
 from .provenance import versions
@@ -39,7 +47,8 @@ from .registry import get_reconstructor_class, list_reconstructors
 from .selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
 from .simulation.datasets import SignalRecipe, generate_chunk
 from .simulation.measurement import realistic_signals
-from .simulation.phantoms import HOLDOUT_FAMILIES, TRAINING_FAMILIES, mixture
+from .simulation.phantoms import HOLDOUT_FAMILIES, TRAINING_FAMILIES, mixture, openmpi_designs
+from .simulation.shift import PhysicsShift, shifted_physics, write_shifted_measurement
 from .simulation.system_matrix import SimulatedCalibration, simulate_calibration, simulation_from_file
 
 #: parameter grids searched per SNR on the validation split
@@ -54,7 +63,9 @@ TUNING_GRIDS: dict[str, dict[str, list]] = {
 }
 
 
-PROTOCOL_SEED_OFFSETS = {"paper": 0, "realistic": 1, "holdout": 2}
+PROTOCOL_SEED_OFFSETS = {"paper": 0, "realistic": 1, "holdout": 2, "physics-shift": 3}
+#: protocols whose signals come from a physics model (a calibration file without /_simulation skips them)
+MODEL_PROTOCOLS = ("realistic", "physics-shift")
 
 
 def split_seed(base_seed: int, protocol: str, level: int, validation: bool = False) -> int:
@@ -88,6 +99,8 @@ class BenchConfig(BaseModel):
     training_families: tuple[str, ...] = TRAINING_FAMILIES
     holdout_families: tuple[str, ...] = HOLDOUT_FAMILIES
     example_snr: float = 30.0
+    #: the measured physics of the physics-shift protocol
+    shift: PhysicsShift = Field(default_factory=PhysicsShift)
 
 
 def _load_calibration(path) -> tuple[SimulatedCalibration | None, object, str]:
@@ -143,11 +156,11 @@ def _grid(name: str) -> list[dict]:
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
 
-def _data(protocol, cfg, sim, sm_sel, snr, n, seed):
+def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
     """Test or validation split: spectra (n, R), images (n, Ny, Nx), the per-frame noise level
     σ (n, R) of the spectra, as a scanner user estimates it from empty-scanner frames (here: the
     RMS of the simulated noise of each frame, model mismatch excluded), and the phantom family of
-    each sample (n,)."""
+    each sample (n,). ``shifted``: the physics-shift protocol's measured matrix (all rows)."""
     rng = np.random.default_rng(seed)
     shape = sm_sel.image_shape
     if protocol in ("paper", "holdout"):
@@ -155,6 +168,14 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed):
         recipe = SignalRecipe(n, (snr, snr), families, seed, chunk_size=max(n, 1))
         sig, img, _, fams = generate_chunk(sm_sel.matrix, shape, recipe, 0, labels=True)
         clean = img.reshape(n, -1) @ sm_sel.matrix.T
+    elif protocol == "physics-shift":
+        img, fams = _shift_phantoms(n, shape, cfg.holdout_families, rng)
+        pos = sim.calibration.rows.positions_of(sm_sel.rows)
+        with tempfile.TemporaryDirectory(prefix="mpirecon-bench-") as folder:
+            path = Path(folder) / "measurement.mdf"
+            write_shifted_measurement(path, sim, shifted, img, snr, rng)
+            sig = load_measurement_for(path, sm_sel).data
+        clean = img.reshape(n, -1) @ shifted[pos].T
     else:
         img, fams = mixture(n, shape, cfg.holdout_families, rng, labels=True)
         pos = sim.calibration.rows.positions_of(sm_sel.rows)
@@ -162,6 +183,16 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed):
         clean = img.reshape(n, -1) @ sim.physics.matrix[pos].T
     sigma = np.sqrt(np.mean(np.abs(sig - clean) ** 2, axis=1, keepdims=True))
     return sig, img, np.broadcast_to(sigma, sig.shape), fams
+
+
+def _shift_phantoms(n: int, shape, families, rng) -> tuple[np.ndarray, np.ndarray]:
+    """The physics-shift protocol's images (n, Ny, Nx) and family labels (n,): a third the OpenMPI
+    designs, the rest a mixture of ``families``, in a seeded random order."""
+    k = n // 3
+    open_img, open_fam = openmpi_designs(k, shape, rng)
+    img, fams = mixture(n - k, shape, families, rng, labels=True)
+    order = rng.permutation(n)
+    return np.concatenate([open_img, img])[order], np.concatenate([open_fam, fams])[order]
 
 
 def by_family(values: np.ndarray, families: np.ndarray) -> dict:
@@ -267,10 +298,12 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
     methods, previous = check_bench(cfg, system_matrix_path, output, overwrite, resume)
     sim, calib, sm_desc = _load_calibration(system_matrix_path)
     sm_sel = selected_system_matrix(calib, cfg.snr_threshold)
-    protocols = [p for p in cfg.protocols if p != "realistic" or sim is not None]
+    protocols = [p for p in cfg.protocols if p not in MODEL_PROTOCOLS or sim is not None]
     notes = []
     if len(protocols) < len(cfg.protocols):
-        notes.append("realistic protocol skipped: the calibration file carries no physics model (/_simulation)")
+        skipped = ", ".join(p for p in cfg.protocols if p not in protocols)
+        notes.append(f"{skipped} skipped: the calibration file carries no physics model (/_simulation)")
+    shifted = shifted_physics(sim, cfg.shift) if "physics-shift" in protocols else None
     results = previous or {"config": cfg.model_dump(mode="json"), "system_matrix": sm_desc,
                            "rows_selected": sm_sel.num_rows, "rows_total": calib.num_rows, "grid": list(sm_sel.grid),
                            "versions": versions(), "notes": notes, "protocols": {}}
@@ -287,8 +320,9 @@ def run_bench(cfg: BenchConfig, system_matrix_path=None, output="bench-results",
                 bar.update(len(methods) - len(todo), protocol=protocol, snr=snr, method="(resumed)")
             if not todo:
                 continue
-            test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, split_seed(cfg.seed, protocol, si))
-            val = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, split_seed(cfg.seed, protocol, si, True))
+            test = _data(protocol, cfg, sim, sm_sel, snr, cfg.test_samples, split_seed(cfg.seed, protocol, si), shifted)
+            val = _data(protocol, cfg, sim, sm_sel, snr, cfg.val_samples, split_seed(cfg.seed, protocol, si, True),
+                        shifted)
             for name in todo:
                 level[name], images, truth = _evaluate(name, cfg, sm_sel, test, val)
                 if snr == cfg.example_snr:

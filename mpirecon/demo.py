@@ -38,7 +38,13 @@ def _demo_weights(sm, folder: Path, retrain: bool, log: Progress, progress: bool
     trained through the registry unless cached in ``folder``; empty if DERnet is not installed."""
     if "dernet" not in list_reconstructors():
         return {}
-    path = folder / f"dernet-demo-{sm.fingerprint()[:16]}.pt"
+    import hashlib
+    import json
+
+    # the cache key holds the matrix and the whole resolved recipe: a new recipe trains anew
+    recipe = get_reconstructor_class("dernet").train_settings(DEMO_TRAINING).model_dump(mode="json")
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+    path = folder / f"dernet-demo-{sm.fingerprint()[:16]}-{key}.pt"
     if retrain or not path.exists():
         log.message(f"training a quick DERnet (cached at {path}); `mpirecon train` runs the full recipe")
         folder.mkdir(parents=True, exist_ok=True)

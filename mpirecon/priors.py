@@ -17,6 +17,8 @@ Arrays are numpy or torch alike.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -119,9 +121,15 @@ def constraint_in(terms: Sequence) -> bool:
     return any(isinstance(t, NonNegative) for t in terms)
 
 
-def gradient_operator(image_shape: tuple[int, ...]) -> sp.csr_matrix:
+def gradient_operator(image_shape) -> sp.csr_matrix:
     """Forward-difference gradient D of an image with ``image_shape`` (x fastest, Neumann
-    boundary): sparse (ndim*P, P), rows grouped by axis (last axis = x first)."""
+    boundary): sparse (ndim*P, P), rows grouped by axis (last axis = x first); cached per shape
+    (callers must not modify it)."""
+    return _gradient_operator(tuple(int(n) for n in image_shape))
+
+
+@functools.lru_cache(maxsize=8)
+def _gradient_operator(image_shape: tuple[int, ...]) -> sp.csr_matrix:
     blocks = []
     dims = list(image_shape)
     for axis in reversed(range(len(dims))):

@@ -9,6 +9,12 @@ Feature-mapping (FM) subnetwork
 Post-processing subnetwork
     eq. (8)  I_out = Z2D,6(I3 + Z_u(I3))            U-net with residual connection, then CBAM,
                                                     two convolutions and a final ReLU (non-negativity)
+Learned data consistency (a departure from the paper, ``consistency_stages`` K > 0; K = 0 is the
+paper's network): K unrolled stages after eq. (8), each ``x <- ReLU(x + Z_k(x, η Ãᵀ(b̃ - Ã x)))``
+with Ã = [Re A; Im A] / κ the selected calibration in the network's units (a buffer of the
+weights), b̃ the normalised input, η = 1/||Ã||₂² and Z_k a small CNN whose last layer starts at
+zero (each stage starts as the identity). Trained end to end, the stages learn how far to trust
+the data, which the physics augmentation of training makes imperfect on purpose.
 Normalisation, eq. (9)-(10): the network sees b / max|b|; its output is multiplied by
 max|b| / κ, where κ (a fixed scale of the system matrix, typical max|b| / max c of the training
 data) makes the targets unit-free. Z2D,1-3 and Z2D,5 (and every U-net block) use BN + ReLU.
@@ -36,6 +42,7 @@ class DERnetHyperParams:
     rho0: float = 0.05
     rho1: float = 0.05
     pooling_stages: int | None = None  # None: adapt to the grid (see pooling_stages_for)
+    consistency_stages: int = 0  # learned data-consistency stages after eq. (8) (0: the paper's network)
 
     def resolved_stages(self) -> int:
         return self.pooling_stages if self.pooling_stages is not None else pooling_stages_for(self.grid)
@@ -113,6 +120,21 @@ class UNet(nn.Module):
         return self.out(x)
 
 
+class ConsistencyStage(nn.Module):
+    """One unrolled stage: (x, its data-consistency gradient) -> a correction of x, (B, 1, Ny, Nx)."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(width, 1, 3, padding=1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x, grad):
+        return F.relu(x + self.net(torch.cat([x, grad], dim=1)))
+
+
 class DERnet(nn.Module):
     """The network Net_DER of eq. (10): (B, 2, M) normalised signals -> (B, 1, Ny, Nx) >= 0."""
 
@@ -140,6 +162,22 @@ class DERnet(nn.Module):
         self.unet = UNet(hp.c4, hp.c5, hp.resolved_stages())
         self.cbam_out = CBAM(hp.c4)
         self.head = nn.Sequential(nn.Conv2d(hp.c4, hp.c4, 3, padding=1), nn.Conv2d(hp.c4, 1, 3, padding=1))
+        self.stages = nn.ModuleList([ConsistencyStage() for _ in range(hp.consistency_stages)])
+        if hp.consistency_stages:  # Ã (2M, P) and η, set by set_operator (training) or the weights
+            self.register_buffer("operator", torch.zeros(2 * hp.num_rows, nx * ny))
+            self.register_buffer("step", torch.zeros(()))
+
+    @torch.no_grad()
+    def set_operator(self, matrix, kappa: float) -> None:
+        """Store Ã = [Re A; Im A] / κ of the (M, P) complex selected calibration ``matrix`` and the
+        step η = 1/||Ã||₂² of the consistency stages (no-op without stages)."""
+        if not self.hp.consistency_stages:
+            return
+        import numpy as np
+
+        a = np.concatenate([matrix.real, matrix.imag], axis=0) / kappa
+        self.operator.copy_(torch.from_numpy(a.astype(np.float32)))
+        self.step.fill_(1.0 / float(np.linalg.norm(a, 2)) ** 2)
 
     def forward(self, u_in: torch.Tensor) -> torch.Tensor:
         u0 = self.conv1d_2(F.relu(self.conv1d_1(self.drop0(u_in))))  # eq. (2)
@@ -147,7 +185,14 @@ class DERnet(nn.Module):
         i1 = i0.view(-1, self.hp.c2, *self.image_hw)  # eq. (5)
         i2 = self.fuse(torch.cat([i1, self.branch1(i1), self.branch3(i1), self.branch5(i1)], 1))  # eq. (6)
         i3 = self.cascade(self.cbam_fm(i2))  # eq. (7)
-        return F.relu(self.head(self.cbam_out(i3 + self.unet(i3))))  # eq. (8)
+        x = F.relu(self.head(self.cbam_out(i3 + self.unet(i3))))  # eq. (8)
+        if self.stages:
+            b = u_in.flatten(1)  # (B, 2M): [Re b̃, Im b̃], the order of Ã's rows
+            a = self.operator.to(x.dtype)
+            for stage in self.stages:
+                r = b - x.flatten(1) @ a.T
+                x = stage(x, (self.step * (r @ a)).view_as(x))
+        return x
 
 
 def normalise_signals(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

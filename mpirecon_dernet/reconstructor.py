@@ -22,7 +22,7 @@ from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict
 from .training import KIND, TrainConfig, train_dernet
 
 
-#: ppmpi parameters of DERnet's plug-and-play refinement (chosen on the bench's validation splits, README)
+#: ppmpi parameters of DERnet's plug-and-play refinement (refine_denoiser set; docs/dernet.md)
 PNP_DEFAULTS = {"rho": 0.1, "iterations": 60, "sigma_factor": 1.4}
 
 
@@ -30,23 +30,23 @@ class DERnetConfig(ReconstructorConfig):
     batch_size: int = Field(1024, ge=1, description="frames per forward pass")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
     refine: bool = Field(True, description="data-consistent refinement of the network image whenever a system "
-                                           "matrix is bound (plug-and-play, see refine_denoiser; or proximal, "
-                                           "mpirecon.refine); the weights alone give the plain network image")
+                                           "matrix is bound (proximal, mpirecon.refine; or plug-and-play, see "
+                                           "refine_denoiser); false: the network image alone")
     refine_mu: float = Field(0.1, gt=0, description="proximal refinement: pull towards the network image (relative to ||A||_F^2/P), "
                                                      "used when the measurement's noise is unknown")
     refine_error: Optional[float] = Field(0.1, gt=0, description="proximal refinement: expected RMS error of the network image relative "
                                                                  "to its maximum: with a noise estimate, the pull "
                                                                  "follows each frame's noise (MAP weight); unset: "
                                                                  "always refine_mu")
-    refine_iterations: int = Field(300, ge=0, le=10000, description="proximal refinement: ADMM iterations (from the "
-                                                                    "exact unconstrained refinement; 300: converged)")
+    refine_iterations: int = Field(100, ge=0, le=10000, description="proximal refinement: ADMM iterations (from the "
+                                                                    "exact unconstrained refinement)")
     refine_tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
         "auto", description="proximal refinement: weight of a TV term (units of ADMM-TV's mu; 0: none), or 'auto': "
                             "ADMM-TV's automatic mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
     refine_denoiser: Optional[str] = Field(
-        "shipped", description="plug-and-play refinement: ppmpi's ADMM iteration warm-started at the network image, "
-                               "with this PP-MPI denoiser as the prior ('shipped', 'published' or a file); None: the "
-                               "proximal refinement (refine_mu, refine_error, refine_iterations, refine_tv)")
+        None, description="None: the proximal refinement (refine_mu, refine_error, refine_iterations, refine_tv); a "
+                          "PP-MPI denoiser ('shipped', 'published' or a file): plug-and-play refinement, ppmpi's ADMM "
+                          "iteration warm-started at the network image with it as the prior (refine_pnp)")
     refine_pnp: dict[str, Any] = Field(
         default_factory=lambda: dict(PNP_DEFAULTS),
         description="plug-and-play refinement: ppmpi parameters (rho, iterations, sigma_factor, sigma_end, nonneg) "
@@ -72,7 +72,8 @@ def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
     return DERnetHyperParams(num_rows=int(hp["num_rows"]), grid=(int(hp["grid"][0]), int(hp["grid"][1])),
                              c1=int(hp["c1"]), c2=int(hp["c2"]), c3=int(hp["c3"]), c4=int(hp["c4"]), c5=int(hp["c5"]),
                              rho0=float(hp["rho0"]), rho1=float(hp["rho1"]),
-                             pooling_stages=None if stages is None else int(stages))
+                             pooling_stages=None if stages is None else int(stages),
+                             consistency_stages=int(hp.get("consistency_stages", 0)))
 
 
 class DERnetReconstructor(TrainedForCalibration, Reconstructor):
@@ -82,9 +83,10 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
     geometry (grid, selected rows, receiver) and a fingerprint of the system matrix. Binding a
     system matrix is optional; if given, its rows are reduced to the trained selection and its
     fingerprint must match, otherwise a clear error is raised instead of a garbage image. With a
-    bound matrix the network image is refined against the data (``refine``): by default with
-    PP-MPI's plug-and-play iteration warm-started at it (``refine_denoiser``, ``refine_pnp``), or
-    by the proximal refinement of :mod:`mpirecon.refine` (``refine_denoiser=None``).
+    bound matrix the network image is refined against the data (``refine``): by default with the
+    proximal refinement of :mod:`mpirecon.refine`, or with PP-MPI's plug-and-play iteration
+    warm-started at it (``refine_denoiser``, ``refine_pnp``). Defaults chosen on the worst of the
+    bench's realistic and physics-shift validation splits (docs/dernet.md).
     """
 
     name = "dernet"

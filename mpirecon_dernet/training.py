@@ -5,8 +5,11 @@ the default phantom mixture (digits + every procedural family), SNR uniform in 2
 MSE loss (eq. (11)) on I_pd, Adam with lr 1e-3 and cosine decay over 18 epochs, batch 128,
 the model with the best validation loss is the one saved (about 50 minutes on 2 CPU cores).
 Signals come from a perturbed calibration, (A + E) c + δΣc + n, with E and δ at the calibration's
-own per-row noise (``operator_noise=1``), as ADMM-Net's recipe. Departures from the paper: this
-perturbation, and the
+own per-row noise (``operator_noise=1``), as ADMM-Net's recipe, and half of them are measured with
+other physics than the calibration's (``physics_augmentation=0.5``: a relaxation change, receive
+low-pass and delay, harmonic tilt; :mod:`mpirecon.learning.augment`). Departures from the paper:
+these perturbations, three learned data-consistency stages after the network
+(``consistency_stages=3``, :mod:`.model`; 0 gives the paper's network), and the
 domain transform starts from Tikhonov inverses of the system matrix (``init="tikhonov"``, see
 :mod:`.initialisation`) instead of PyTorch's random default (``init="pytorch"``); it reaches
 the paper-init validation quality in about half the epochs. Noise is re-drawn every epoch (same
@@ -49,6 +52,11 @@ class TrainConfig(PairsTrainConfig):
     c5: int = 128
     rho0: float = 0.05
     rho1: float = 0.05
+    consistency_stages: int = Field(3, ge=0, le=8, description="learned data-consistency stages after the "
+                                                               "paper's network (model.py); 0: the paper's network")
+    physics_augmentation: float = Field(0.5, ge=0, le=1, description="share of training signals measured with other "
+                                                                      "physics than the calibration's "
+                                                                      "(mpirecon.learning.augment); 0: none")
 
 
 def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | None = None, *,
@@ -72,8 +80,10 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         matrix = system_matrix.matrix
         data = cfg.pairs(system_matrix)
         hp = DERnetHyperParams(num_rows=system_matrix.num_rows, grid=(shape[1], shape[0]), c1=cfg.c1, c2=cfg.c2,
-                               c3=cfg.c3, c4=cfg.c4, c5=cfg.c5, rho0=cfg.rho0, rho1=cfg.rho1)
+                               c3=cfg.c3, c4=cfg.c4, c5=cfg.c5, rho0=cfg.rho0, rho1=cfg.rho1,
+                               consistency_stages=cfg.consistency_stages)
         net = DERnet(hp)
+        net.set_operator(matrix, data.kappa)
         if cfg.init == "tikhonov":
             tikhonov_start(net, matrix, data.kappa)
         metadata = dict(calibration_metadata(system_matrix), model="dernet", hyperparameters=hp.as_dict(),

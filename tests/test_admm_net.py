@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import mdf_io
-from baselines.learned.admm_net_model import ADMMNet, ADMMNetHyperParams, Factors
+from baselines.learned.admm_net_model import ADMMNet, ADMMNetHyperParams
+from mpirecon.learning.unrolled import Factors
 from baselines.learned.admm_net_training import ADMMNetTrainConfig, train_admm_net
 from mpirecon import ReconstructorError, load_reconstructor
 from mpirecon.admm import admm

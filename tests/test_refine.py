@@ -129,13 +129,15 @@ def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tiny_dernet):
                                atol=1e-9 * plain.max())
 
 
-def test_dernet_default_refinement_is_ppmpi_warm_started_at_the_network_image(small_sm, tiny_dernet):
+def test_dernet_plug_and_play_refinement_is_ppmpi_warm_started_at_the_network_image(small_sm, tiny_dernet):
     rng = np.random.default_rng(2)
     b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
     noise = 0.02 * np.abs(b).mean()
     plain = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine=False).reconstruct(b).images
     plain = plain.reshape(3, -1)
-    r = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine_pnp={"iterations": 7})
+    assert load_reconstructor("dernet", small_sm, weights=tiny_dernet).reconstruct(b).extra["refinement"] == "proximal"
+    r = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine_denoiser="shipped",
+                           refine_pnp={"iterations": 7})
     assert r.config.refine_pnp == {**PNP_DEFAULTS, "iterations": 7}  # recorded in full
     got = r.reconstruct(b, noise=noise)
     assert got.extra["refined"] is True and got.extra["refinement"] == "plug-and-play"

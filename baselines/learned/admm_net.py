@@ -15,10 +15,11 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
-from mpirecon.operator import operator_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
-from .admm_net_model import ADMMNet, ADMMNetHyperParams, Factors, predict
+from mpirecon.learning.unrolled import factors_for
+
+from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 from .admm_net_training import KIND, ADMMNetTrainConfig, train_admm_net
 
 
@@ -56,9 +57,7 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         """The factors of the bound matrix, built once per operator and device."""
-        op = operator_for(system_matrix, "float64")
-        key = ("admm_net_factors", self.config.dtype, str(self.device))
-        self.factors = op.memo(key, lambda: Factors.from_operator(op, self.tdtype, self.device))
+        self.factors = factors_for(system_matrix, self.config.dtype, self.device)
 
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         return predict_in_batches(lambda b: predict(self.net, b, self.factors), spectra, self.config.batch_size,

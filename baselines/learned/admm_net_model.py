@@ -11,9 +11,8 @@ Stage k (k = 1..K), from z_0 = u_0 = 0::
     z_k = prox_k(x_k + u_{k-1})                                  learned: relu(v + CNN_k(v))
     u_k = u_{k-1} + η_k (x_k - z_k)
 
-The output is z_K times the frame scale (non-negative). The x-update uses the cached
-eigen-decomposition of AᵀA on its range (:meth:`mpirecon.operator.SystemOperator.normal_eig`):
-``(AᵀA + ρI)⁻¹ y = y/ρ - V diag(s²/(ρ(s²+ρ))) Vᵀ y``, differentiable in ρ and exact for any P.
+The output is z_K times the frame scale (non-negative). The x-update, the scaling and the CNNs
+are the core's (:mod:`mpirecon.learning.unrolled`, shared with DEQ-MPI).
 The learned parameters are log ρ_k, η_k and each stage's CNN (or one CNN shared by all stages).
 Each CNN's last layer starts at zero, so an untrained ADMM-Net is K iterations of
 non-negative least-squares ADMM; with ``prox`` replaced by a term's proximal map it is exactly
@@ -25,9 +24,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 from torch import nn
+
+from mpirecon.learning.unrolled import Factors, conv_prior, frame_scales
 
 
 @dataclass(frozen=True)
@@ -48,47 +48,6 @@ class ADMMNetHyperParams:
         return dict(asdict(self), image_shape=list(self.image_shape))
 
 
-@dataclass
-class Factors:
-    """The per-matrix tensors a forward pass needs (built once per operator, moved to the device
-    once): ``A`` (2R, P) the scaled stacked operator, ``V`` (P, r) and ``s2`` (r,) with
-    ``AᵀA = V diag(s2) Vᵀ``, and ``scale`` the operator's scale (spectra are divided by it)."""
-
-    A: torch.Tensor
-    V: torch.Tensor
-    s2: torch.Tensor
-    scale: float
-
-    @classmethod
-    def from_operator(cls, op, dtype=torch.float32, device="cpu") -> "Factors":
-        """Factors of a float64 :class:`~mpirecon.operator.SystemOperator` (host arrays)."""
-        v, s2 = op.normal_eig()
-        t = (lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device))
-        return cls(A=t(op.host(op.A)), V=t(v), s2=t(s2), scale=float(op.scale))
-
-    def data(self, spectra: torch.Tensor) -> torch.Tensor:
-        """Complex spectra (B, R) -> stacked real scaled data (B, 2R)."""
-        b = torch.cat([spectra.real, spectra.imag], dim=1) / self.scale
-        return b.to(self.A.dtype)
-
-    def solve(self, y: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-        """``(AᵀA + ρI)⁻¹ y`` for rows y (B, P) and a scalar tensor ρ > 0."""
-        w = self.s2 / (rho * (self.s2 + rho))
-        return y / rho - ((y @ self.V) * w) @ self.V.T
-
-
-def _cnn(channels: int, layers: int) -> nn.Sequential:
-    """3x3 convolutions 1 -> C -> ... -> 1 with ReLUs; the last layer starts at zero."""
-    mods, c_in = [], 1
-    for _ in range(layers - 1):
-        mods += [nn.Conv2d(c_in, channels, 3, padding=1), nn.ReLU(inplace=True)]
-        c_in = channels
-    last = nn.Conv2d(c_in, 1, 3, padding=1)
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
-    return nn.Sequential(*mods, last)
-
-
 class ADMMNet(nn.Module):
     """K unrolled ADMM stages with learned penalties, step sizes and proximal CNNs (module docstring)."""
 
@@ -98,7 +57,7 @@ class ADMMNet(nn.Module):
         self.log_rho = nn.Parameter(torch.full((hp.stages,), math.log(hp.rho0)))
         self.eta = nn.Parameter(torch.ones(hp.stages))
         n_cnn = 1 if hp.shared else hp.stages
-        self.cnns = nn.ModuleList(_cnn(hp.channels, hp.layers) for _ in range(n_cnn))
+        self.cnns = nn.ModuleList(conv_prior(hp.channels, hp.layers) for _ in range(n_cnn))
 
     def rhos(self) -> torch.Tensor:
         """ρ_k (K,), positive."""
@@ -125,12 +84,6 @@ class ADMMNet(nn.Module):
             z = self.learned_prox(v, k) if prox is None else prox(v, k, rhos[k])
             u = u + eta[k] * (x - z)
         return z
-
-
-def frame_scales(b: torch.Tensor, factors: Factors) -> torch.Tensor:
-    """Per-frame scale ``max|Aᵀb|`` (B, 1) of scaled stacked data b (B, 2R); 1 for zero frames."""
-    s = (b @ factors.A).abs().amax(dim=1, keepdim=True)
-    return torch.where(s > 0, s, torch.ones_like(s))
 
 
 def predict(model: ADMMNet, spectra: torch.Tensor, factors: Factors) -> torch.Tensor:

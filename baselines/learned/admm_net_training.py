@@ -26,7 +26,9 @@ from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.operator import operator_for
 from mpirecon.provenance import versions
 
-from .admm_net_model import ADMMNet, ADMMNetHyperParams, Factors, predict
+from mpirecon.learning.unrolled import Factors
+
+from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 
 KIND = "admm_net"
 

@@ -16,8 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 25.0, 30.0, 35.0], help="SNR levels (dB)")
     p.add_argument("--test-samples", type=int, default=100, help="test phantoms per SNR level (the paper: 500)")
     p.add_argument("--val-samples", type=int, default=30, help="validation samples for parameter tuning (the paper: 100)")
-    p.add_argument("--protocols", nargs="+", default=["paper", "realistic"], choices=["paper", "holdout", "realistic"],
-                   help="paper, holdout (same matrix, unseen phantom families), realistic")
+    p.add_argument("--protocols", nargs="+", default=["paper", "realistic"], choices=["paper", "holdout", "realistic", "physics-shift"],
+                   help="paper, holdout (same matrix, unseen phantom families), realistic, physics-shift "
+                        "(measured with other particles and a drifted scanner than the calibration; OpenMPI designs)")
     p.add_argument("--no-tuning", action="store_true", help="use each method's defaults")
     p.add_argument("--estimated-noise", action="store_true",
                    help="do not pass the simulation's known noise level; methods estimate it (calibration SNR)")

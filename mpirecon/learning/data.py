@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mpirecon.simulation.datasets import DEFAULT_FAMILIES, SignalRecipe, generate_signals
 from mpirecon.simulation.phantoms import mixture
 
+from .augment import shifted
+
 
 def system_scale(clean: np.ndarray, images: np.ndarray) -> float:
     """κ: median over samples of max|b| / max c — the unit-free scale of DERnet's eq. (10).
@@ -58,6 +60,8 @@ class PairsRecipe:
     #: operator perturbation: signals come from (A + E) c + δ Σc with E, δ drawn per batch at this
     #: multiple of the calibration's own per-row noise (0: the exact matrix, the paper's set-up)
     operator_noise: float = 0.0
+    #: share of the samples measured with other physics (per-row gains of :mod:`.augment`; 0: none)
+    physics_augmentation: float = 0.0
 
     def train_recipe(self) -> SignalRecipe:
         """The training set's :class:`SignalRecipe` (recorded with the weights)."""
@@ -91,20 +95,26 @@ class PairsTrainConfig(BaseModel):
     operator_noise: float = Field(1.0, ge=0, description="train on (A + E) c + δΣc + n with E, δ at this multiple of "
                                                          "the calibration's per-row noise (/calibration/snr); 0: exact A "
                                                          "(the paper's set-up)")
+    physics_augmentation: float = Field(0.0, ge=0, le=1, description="share of training signals measured with other "
+                                                                      "physics than the calibration's: a random "
+                                                                      "relaxation change, receive low-pass and delay, "
+                                                                      "harmonic tilt per sample (mpirecon.learning."
+                                                                      "augment); 0: none")
     num_threads: Optional[int] = None
     keep_checkpoint: bool = Field(False, description="keep OUTPUT.ckpt after a successful run")
 
     def pairs_recipe(self) -> "PairsRecipe":
         """The :class:`PairsRecipe` of these settings."""
         return PairsRecipe(self.samples, self.val_samples, self.snr_min, self.snr_max, tuple(self.families),
-                           self.seed, self.resample_phantoms, self.operator_noise)
+                           self.seed, self.resample_phantoms, self.operator_noise, self.physics_augmentation)
 
     def pairs(self, system_matrix) -> "SimulatedPairs":
         """The :class:`SimulatedPairs` of these settings for a (selected) system matrix, with its
         calibration row noise for the operator perturbation."""
         row_noise = (calibration_row_noise(system_matrix.matrix, system_matrix.snr) if self.operator_noise > 0
                      else None)
-        return SimulatedPairs(system_matrix.matrix, system_matrix.image_shape, self.pairs_recipe(), row_noise=row_noise)
+        return SimulatedPairs(system_matrix.matrix, system_matrix.image_shape, self.pairs_recipe(), row_noise=row_noise,
+                              frequencies=system_matrix.frequencies)
 
 
 def calibration_row_noise(matrix: np.ndarray, snr: np.ndarray) -> np.ndarray:
@@ -129,8 +139,11 @@ class SimulatedPairs:
     the exact inverse of one noisy matrix (validation uses one fixed perturbation).
     """
 
-    def __init__(self, matrix: np.ndarray, image_shape, recipe: PairsRecipe, row_noise=None):
+    def __init__(self, matrix: np.ndarray, image_shape, recipe: PairsRecipe, row_noise=None, frequencies=None):
         self.matrix, self.shape, self.recipe = matrix, tuple(image_shape), recipe
+        if recipe.physics_augmentation > 0 and frequencies is None:
+            raise ValueError("physics_augmentation > 0 needs the rows' frequencies")
+        self.frequencies = None if frequencies is None else torch.from_numpy(np.asarray(frequencies, np.float64))
         self.clean, self.images = self.epoch_phantoms(0)
         snr = np.random.default_rng([recipe.seed, 7]).uniform(recipe.snr_min, recipe.snr_max, recipe.samples)
         self.snr = torch.from_numpy(snr.astype(np.float32))
@@ -141,7 +154,8 @@ class SimulatedPairs:
             self.row_noise = torch.from_numpy(recipe.operator_noise * np.asarray(row_noise, np.float32))
         val_sig, val_img, val_snr = generate_signals(matrix, self.shape, recipe.val_recipe())
         val_sig = torch.from_numpy(val_sig)
-        if self.row_noise is not None:  # one fixed perturbation, noise re-drawn at each sample's SNR
+        if self.row_noise is not None or recipe.physics_augmentation > 0:
+            # one fixed perturbation, noise re-drawn at each sample's SNR
             g = torch.Generator().manual_seed(recipe.seed + 99)
             clean = self.perturbed(self._clean_of(val_img), torch.from_numpy(val_img), g)
             val_sig = noisy(clean, torch.from_numpy(np.asarray(val_snr, np.float32)), g)
@@ -153,8 +167,13 @@ class SimulatedPairs:
         return torch.from_numpy((images.reshape(images.shape[0], -1) @ self.matrix.T).astype(np.complex64))
 
     def perturbed(self, clean: torch.Tensor, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """``clean`` (B, M) plus ``E c + δ Σc`` for images (B, Ny, Nx): E (M, P) and δ (M,) circular
-        complex Gaussian with per-row std σ_r and ``BACKGROUND_OFFSET`` σ_r, drawn from ``gen``."""
+        """``clean`` (B, M) with the recipe's physics augmentation (:func:`.augment.shifted`),
+        plus ``E c + δ Σc`` for images (B, Ny, Nx): E (M, P) and δ (M,) circular complex Gaussian
+        with per-row std σ_r and ``BACKGROUND_OFFSET`` σ_r, drawn from ``gen``."""
+        if self.recipe.physics_augmentation > 0:
+            clean = shifted(clean, self.frequencies, gen, self.recipe.physics_augmentation)
+        if self.row_noise is None:
+            return clean
         m, p = self.matrix.shape
         e = torch.randn((m, p, 2), generator=gen) * (self.row_noise / math.sqrt(2))[:, None, None]
         d = torch.randn((m, 2), generator=gen) * (BACKGROUND_OFFSET * self.row_noise / math.sqrt(2))[:, None]
@@ -185,14 +204,15 @@ class SimulatedPairs:
         """Noisy spectra (B, M) and their images (B, Ny, Nx) for sample indices ``idx`` (one
         operator perturbation per batch when the recipe asks for it)."""
         clean = self.clean[idx]
-        if self.row_noise is not None:
+        if self.row_noise is not None or self.recipe.physics_augmentation > 0:
             clean = self.perturbed(clean, self.images[idx], gen)
         return noisy(clean, self.snr[idx], gen), self.images[idx]
 
     def describe(self) -> dict:
         """JSON-ready description recorded with the weights."""
         return {"train_recipe": self.recipe.train_recipe().as_dict(), "val_recipe": self.recipe.val_recipe().as_dict(),
-                "noise": "resampled every epoch", "operator_noise": self.recipe.operator_noise}
+                "noise": "resampled every epoch", "operator_noise": self.recipe.operator_noise,
+                "physics_augmentation": self.recipe.physics_augmentation}
 
 
 class DenoisingPairs:

@@ -343,6 +343,17 @@ NAMED_PHANTOMS = {"shape": shape_phantom, "resolution": resolution_phantom,
                   "concentration": concentration_phantom}
 
 
+def openmpi_designs(n: int, shape, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images (n, Ny, Nx) of the three OpenMPI designs in turn (shape, resolution,
+    concentration), each scaled to a random maximum in [0.5, 1], and their labels (n,)
+    ``openmpi_<design>``: an evaluation family of fixed designs, never a training family."""
+    names = list(NAMED_PHANTOMS)
+    which = np.arange(n) % len(names)
+    designs = np.stack([NAMED_PHANTOMS[k](tuple(shape)) for k in names])
+    images = designs[which] * rng.uniform(0.5, 1.0, (n,) + (1,) * len(shape))
+    return images, np.asarray([f"openmpi_{names[i]}" for i in which], dtype=object)
+
+
 def named_phantom(name: str, shape) -> np.ndarray:
     """One of :data:`NAMED_PHANTOMS` on grid ``shape`` = (Ny, Nx)."""
     if name not in NAMED_PHANTOMS:
