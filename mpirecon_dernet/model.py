@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -173,8 +174,6 @@ class DERnet(nn.Module):
         step η = 1/||Ã||₂² of the consistency stages (no-op without stages)."""
         if not self.hp.consistency_stages:
             return
-        import numpy as np
-
         a = np.concatenate([matrix.real, matrix.imag], axis=0) / kappa
         self.operator.copy_(torch.from_numpy(a.astype(np.float32)))
         self.step.fill_(1.0 / float(np.linalg.norm(a, 2)) ** 2)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import torch
 from pydantic import Field
 
 from mdf_io import SystemMatrix
@@ -23,10 +22,8 @@ from mpirecon.errors import ReconstructorError
 from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult, fit, training_session
-from mpirecon.operator import operator_for
+from mpirecon.learning.unrolled import factors_for
 from mpirecon.provenance import versions
-
-from mpirecon.learning.unrolled import Factors
 
 from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 
@@ -66,7 +63,7 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
         raise ReconstructorError("admm_net: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         data = cfg.pairs(system_matrix)
-        factors = Factors.from_operator(operator_for(system_matrix, "float64"), torch.float32, session.device)
+        factors = factors_for(system_matrix, "float32", session.device)
         hp = ADMMNetHyperParams(image_shape=(int(shape[0]), int(shape[1])), stages=cfg.stages,
                                 channels=cfg.channels, layers=cfg.layers, shared=cfg.shared, rho0=cfg.rho0)
         metadata = dict(calibration_metadata(system_matrix), model=KIND, hyperparameters=hp.as_dict(),

@@ -6,6 +6,8 @@ for (the x-update solves with it; another calibration is refused with a one-line
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from pydantic import Field
@@ -55,7 +57,7 @@ class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
         def build(meta):
             hp = hyperparameters_of_weights(meta)
             overrides = {k: getattr(cfg, k) for k in ("max_iterations", "tolerance") if getattr(cfg, k) is not None}
-            self.hp = DEQHyperParams(**dict(hp.as_dict(), image_shape=hp.image_shape, **overrides))
+            self.hp = dataclasses.replace(hp, **overrides)
             return DEQMPI(self.hp)
 
         net, _ = self._read_trained_weights(weights, KIND, "DEQ-MPI", build)
@@ -70,6 +72,7 @@ class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
     def _solve(self, spectra: np.ndarray) -> np.ndarray:
         out = predict_in_batches(lambda b: predict(self.net, b, self.factors), spectra, self.config.batch_size,
                                  self.config.dtype, self.device)
+        # of the last batch of frames (one batch unless more than batch_size frames)
         self.solve_info.update(iterations=self.net.last_iterations, relative_change=self.net.last_change)
         return out
 

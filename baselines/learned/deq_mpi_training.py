@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import torch
 from pydantic import Field
 
 from mdf_io import SystemMatrix
@@ -24,8 +23,7 @@ from mpirecon.errors import ReconstructorError
 from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult, fit, training_session
-from mpirecon.learning.unrolled import Factors
-from mpirecon.operator import operator_for
+from mpirecon.learning.unrolled import factors_for
 from mpirecon.provenance import versions
 
 from .deq_mpi_model import DEQMPI, DEQHyperParams, predict
@@ -65,7 +63,7 @@ def train_deq_mpi(system_matrix: SystemMatrix, out_path, config: DEQTrainConfig 
         raise ReconstructorError("deq_mpi: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         data = cfg.pairs(system_matrix)
-        factors = Factors.from_operator(operator_for(system_matrix, "float64"), torch.float32, session.device)
+        factors = factors_for(system_matrix, "float32", session.device)
         hp = DEQHyperParams(image_shape=(int(shape[0]), int(shape[1])), channels=cfg.channels, layers=cfg.layers,
                             consistency_channels=cfg.consistency_channels, consistency_layers=cfg.consistency_layers,
                             rho0=cfg.rho0, max_iterations=cfg.max_iterations, tolerance=cfg.tolerance,
