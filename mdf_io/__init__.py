@@ -21,7 +21,7 @@ from .file import MDFFile
 from .measurement import read_measurement
 from .reconstruction import read_reconstruction
 from .system_matrix import read_system_matrix
-from .writer import write_mdf, write_measurement, write_reconstruction, write_system_matrix
+from .writer import ReconstructionStream, write_mdf, write_measurement, write_reconstruction, write_system_matrix
 
 __all__ = [
     "Acquisition", "Calibration", "DriveField", "Experiment", "GeneralInfo", "Geometry", "MDFError",
@@ -30,5 +30,5 @@ __all__ = [
     "Scanner", "Study", "SystemMatrix", "Tracer", "atomic_output", "atomic_outputs", "describe",
     "frequency_axis",
     "read_measurement", "read_reconstruction", "read_system_matrix", "write_mdf",
-    "write_measurement", "write_reconstruction", "write_system_matrix",
+    "ReconstructionStream", "write_measurement", "write_reconstruction", "write_system_matrix",
 ]

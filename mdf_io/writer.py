@@ -217,24 +217,80 @@ def write_reconstruction(path, recon: Reconstruction, *, overwrite: bool = False
     The method name and its parameters go to the user fields ``/reconstruction/_method`` and
     ``/reconstruction/_parameters`` (JSON).
     """
-    images = np.asarray(recon.images, dtype=np.float64)
+    images = _checked_images(path, recon.images, recon.grid)
+    with _h5.atomic_h5(path, overwrite=overwrite) as f:
+        data = _reconstruction_group(f, recon, images.shape[0])
+        data[...] = images.reshape(data.shape)
+        _h5.write_str(f["reconstruction"], "_parameters",
+                      json.dumps(recon.parameters, default=json_default, sort_keys=True))
+
+
+def _checked_images(path, images, grid) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float64)
     if not np.all(np.isfinite(images)):
         raise MDFWriteError(path, "/reconstruction/data", "finite values", "NaN or Inf")
-    q = images.shape[0]
-    p = int(np.prod(recon.grid))
+    q, p = images.shape[0], int(np.prod(grid))
     if images.size != q * p:
         raise MDFWriteError(path, "/reconstruction/data", f"{q} x {p} voxels", f"shape {images.shape}")
-    with _h5.atomic_h5(path, overwrite=overwrite) as f:
-        schema.write_header(f, recon.header, calibration=False)
-        rg = f.create_group("reconstruction")
-        rg.create_dataset("data", data=images.reshape(q, p, 1))
-        rg.create_dataset("size", data=np.asarray(recon.grid, np.int64))
-        _h5.write_str(rg, "order", "xyz")
-        rg.create_dataset("fieldOfView", data=np.asarray(recon.fov, np.float64))
-        rg.create_dataset("fieldOfViewCenter", data=np.asarray(recon.center, np.float64))
-        rg.create_dataset("isOverscanRegion", data=np.zeros(p, np.int8))
-        _h5.write_str(rg, "_method", recon.method)
-        _h5.write_str(rg, "_parameters", json.dumps(recon.parameters, default=json_default, sort_keys=True))
+    return images
+
+
+def _reconstruction_group(f, recon: Reconstruction, frames: int):
+    """Header and ``/reconstruction`` of ``recon`` in the open file ``f``; returns the empty
+    (frames, P, 1) float64 dataset ``/reconstruction/data``."""
+    p = int(np.prod(recon.grid))
+    schema.write_header(f, recon.header, calibration=False)
+    rg = f.create_group("reconstruction")
+    data = rg.create_dataset("data", shape=(frames, p, 1), dtype=np.float64,
+                             chunks=(max(1, min(frames, 2 ** 20 // (8 * p) or 1)), p, 1))
+    rg.create_dataset("size", data=np.asarray(recon.grid, np.int64))
+    _h5.write_str(rg, "order", "xyz")
+    rg.create_dataset("fieldOfView", data=np.asarray(recon.fov, np.float64))
+    rg.create_dataset("fieldOfViewCenter", data=np.asarray(recon.center, np.float64))
+    rg.create_dataset("isOverscanRegion", data=np.zeros(p, np.int8))
+    _h5.write_str(rg, "_method", recon.method)
+    return data
+
+
+class ReconstructionStream:
+    """Write a reconstruction of ``frames`` frames block by block into the (temporary, existing)
+    file ``path``: the header and geometry of ``recon`` (its images are not read) at once, the
+    frames with :meth:`write`, the parameters (which may grow while the frames are solved) with
+    :meth:`close`. Memory stays that of one block. Use inside :func:`mdf_io.atomic.atomic_output`
+    so the final file appears complete or not at all."""
+
+    def __init__(self, path, recon: Reconstruction, frames: int):
+        import h5py
+        self.path, self.recon, self.frames, self.done = path, recon, int(frames), 0
+        self._file = h5py.File(path, "w")
+        try:
+            self._data = _reconstruction_group(self._file, recon, self.frames)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def write(self, images: np.ndarray) -> None:
+        """Append ``images`` (n, *image_shape*) after the frames written so far."""
+        images = _checked_images(self.path, images, self.recon.grid)
+        n = images.shape[0]
+        if self.done + n > self.frames:
+            raise MDFWriteError(self.path, "/reconstruction/data", f"{self.frames} frames",
+                                f"{self.done + n} frames written")
+        self._data[self.done:self.done + n] = images.reshape(n, -1, 1)
+        self.done += n
+
+    def close(self, parameters: Optional[dict] = None) -> None:
+        """Record ``parameters`` (default: the reconstruction's) and close; refuses a file with
+        frames missing."""
+        try:
+            if self.done != self.frames:
+                raise MDFWriteError(self.path, "/reconstruction/data", f"{self.frames} frames",
+                                    f"{self.done} written")
+            params = self.recon.parameters if parameters is None else parameters
+            _h5.write_str(self._file["reconstruction"], "_parameters",
+                          json.dumps(params, default=json_default, sort_keys=True))
+        finally:
+            self._file.close()
 
 
 def json_default(obj):

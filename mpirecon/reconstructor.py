@@ -54,6 +54,8 @@ class Capabilities:
     supports_gpu: ``device='cuda'`` is accepted. trainable: :meth:`Reconstructor.train` exists.
     in_default_bench: ``mpirecon bench`` without ``--methods`` includes it (False for very slow ones).
     bench_test_samples: at most this many test samples per SNR in the bench (None: all).
+    supports_3d: reconstructs 3D grids (False: 2D grids only, a 3D calibration is refused in one
+    line; a slice of it, ``--slice z=K``, works).
     """
 
     needs_system_matrix: bool = True
@@ -63,6 +65,7 @@ class Capabilities:
     trainable: bool = False
     in_default_bench: bool = True
     bench_test_samples: Optional[int] = None
+    supports_3d: bool = True
 
 
 @dataclass
@@ -226,6 +229,10 @@ class Reconstructor(ABC):
         if not isinstance(system_matrix, SystemMatrix):
             raise ReconstructorError(f"{self.name}: bind() needs an mdf_io.SystemMatrix, got "
                                      f"{type(system_matrix).__name__}")
+        if not self.capabilities.supports_3d and sum(int(n) > 1 for n in system_matrix.grid) == 3:
+            raise ReconstructorError(f"{self.name}: reconstructs 2D grids only, the system matrix grid is "
+                                     f"{tuple(system_matrix.grid)}; take one slice (SystemMatrix.take_slice, "
+                                     "--slice z=K) or a method for 3D grids")
         selected = self._select_rows(system_matrix)
         self.system_matrix = selected
         self.geometry = selected.geometry

@@ -92,7 +92,8 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
     name = "dernet"
     description = "DERnet end-to-end CNN (Peng et al. 2024); needs --weights from `mpirecon train`"
     Config = DERnetConfig
-    capabilities = Capabilities(needs_system_matrix=False, needs_weights=True, supports_gpu=True, trainable=True)
+    capabilities = Capabilities(needs_system_matrix=False, needs_weights=True, supports_gpu=True, trainable=True,
+                                supports_3d=False)
     TrainSettings = TrainConfig
 
     def _load_weights(self, weights) -> None:

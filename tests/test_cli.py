@@ -76,6 +76,7 @@ def test_run_dernet_end_to_end(files):
     rec = mdf_io.read_reconstruction(files / "rec_dernet.mdf")
     assert rec.images.shape == (2, 10, 12) and rec.images.min() >= 0
     assert rec.parameters["weights"] == "d.pt"
+    assert rec.parameters["plan"]["inputs"]["weights"] == str(files / "d.pt")  # the plan re-runs from anywhere
 
 
 def test_train_options_and_train_denoiser(files):

@@ -42,7 +42,8 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
     name = "admm_net"
     description = "ADMM-Net: unrolled ADMM with learned penalties and CNN priors; needs --weights and --sm"
     Config = ADMMNetConfig
-    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True)
+    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True,
+                                supports_3d=False)
     TrainSettings = ADMMNetTrainConfig
 
     def _load_weights(self, weights) -> None:

@@ -48,7 +48,8 @@ class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
     name = "deq_mpi"
     description = "DEQ-MPI: deep equilibrium ADMM with a learned prior and learned consistency; needs --weights and --sm"
     Config = DEQConfig
-    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True)
+    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True,
+                                supports_3d=False)
     TrainSettings = DEQTrainConfig
 
     def _load_weights(self, weights) -> None:

@@ -90,7 +90,7 @@ class DeepImagePrior(Reconstructor):
     name = "dip"
     description = "deep image prior: untrained U-Net fitted per frame by Adam, discrepancy-principle stop (slow)"
     Config = DIPConfig
-    capabilities = Capabilities(supports_gpu=True, in_default_bench=False, bench_test_samples=50)
+    capabilities = Capabilities(supports_gpu=True, in_default_bench=False, bench_test_samples=50, supports_3d=False)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         shape = tuple(system_matrix.image_shape)

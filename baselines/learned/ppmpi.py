@@ -59,7 +59,7 @@ class PPMPIReconstructor(Reconstructor):
     description = ("PP-MPI plug-and-play ADMM with a learned RDN denoiser (default: the shipped noise-aware one; "
                    "weights=published: the PP-MPI authors')")
     Config = PPMPIConfig
-    capabilities = Capabilities(needs_weights=False, supports_gpu=True, trainable=True)
+    capabilities = Capabilities(needs_weights=False, supports_gpu=True, trainable=True, supports_3d=False)
     TrainSettings = DenoiserTrainConfig
 
     def _load_weights(self, weights) -> None:

@@ -23,7 +23,7 @@ import sys
 from .._version import __version__
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ("info", "methods", "run", "export", "simulate", "train", "train_denoiser", "bench", "demo", "cache")
+COMMANDS = ("info", "methods", "run", "rerun", "export", "simulate", "train", "train_denoiser", "bench", "demo", "cache")
 
 
 class Parser(argparse.ArgumentParser):
