@@ -5,8 +5,8 @@ physics-shift protocols, through ``mpirecon bench`` (results.json, results.md in
         [--variants NAME,...] [--extra '{"label": {params}}'] LABEL=WEIGHTS [LABEL=WEIGHTS ...]
 
 Variants per weights file: ``prox`` (the default proximal refinement), ``net`` (``refine=false``),
-``pnp`` (plug-and-play, ``refine_denoiser=shipped``), ``prox300`` (300 iterations); ``--extra``
-adds refinement settings by label (e.g. '{"e05": {"refine_error": 0.05}}'). ``--classical``
+``pnp`` (plug-and-play, ``refine=pnp``), ``prox300`` (300 iterations); ``--extra``
+adds refinement settings by label (e.g. '{"e05": {"refine": {"error": 0.05}}}'). ``--classical``
 adds kaczmarz, pinv, cgnr, admm_l1, admm_tv, admm_l1tv (tuned per SNR) and ppmpi.
 """
 import argparse
@@ -14,8 +14,8 @@ import json
 
 from mpirecon.bench import BenchConfig, run_bench
 
-VARIANTS = {"prox": {}, "net": {"refine": False}, "pnp": {"refine_denoiser": "shipped"},
-            "prox300": {"refine_iterations": 300}}
+VARIANTS = {"prox": {}, "net": {"refine": False}, "pnp": {"refine": "pnp"},
+            "prox300": {"refine": {"kind": "proximal", "iterations": 300}}}
 CLASSICAL = ["kaczmarz", "pinv", "cgnr", "admm_l1", "admm_tv", "admm_l1tv", "ppmpi"]
 
 

@@ -7,7 +7,7 @@ The calibration is the built-in simulated 19x19 one (the weights must be trained
 ``mpirecon simulate system-matrix -o sm19.mdf && mpirecon train --sm sm19.mdf -o dernet19.pt``).
 Each test set is the one ``mpirecon bench`` draws (same seeds); every frame's noise level is
 given, as the bench does. Variants: the network alone, the default (plug-and-play) refinement, and
-the proximal refinement (``refine_denoiser=None``) for each ``--errors`` value of ``refine_error``.
+the proximal refinement (``refine=proximal``) for each ``--errors`` value of its ``error``.
 Prints mean PSNR (dB) per protocol, SNR and variant, then JSON.
 """
 from __future__ import annotations
@@ -30,13 +30,13 @@ def main():
     ap.add_argument("--weights", required=True)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--protocols", default="paper,holdout,realistic")
-    ap.add_argument("--errors", default="0.03,0.1,0.3", help="refine_error values of the proximal refinement")
+    ap.add_argument("--errors", default="0.03,0.1,0.3", help="error values of the proximal refinement")
     args = ap.parse_args()
     sim = simulate_calibration()
     sm = selected_system_matrix(sim.calibration)
     cfg = BenchConfig()
-    variants = {"network": {"refine": False}, "plug-and-play": {}}
-    variants.update({f"proximal refine_error={e}": {"refine_denoiser": None, "refine_error": float(e)}
+    variants = {"network": {"refine": False}, "plug-and-play": {"refine": "pnp"}}
+    variants.update({f"proximal error={e}": {"refine": {"kind": "proximal", "error": float(e)}}
                      for e in args.errors.split(",")})
     recons = {k: load_reconstructor("dernet", sm, weights=args.weights, **v) for k, v in variants.items()}
     out = {}

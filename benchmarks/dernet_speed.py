@@ -38,10 +38,10 @@ def main() -> None:
     sig, _, sigma, _ = _data("realistic", cfg, sim, sm, 30.0, 100, 5)
     rows = {"admm_l1tv (defaults)": load_reconstructor("admm_l1tv", sm),
             "dernet (defaults)": load_reconstructor("dernet", sm, weights=args.weights),
-            "dernet refine_iterations=50": load_reconstructor("dernet", sm, weights=args.weights, refine_iterations=50),
+            "dernet refine iterations=50": load_reconstructor("dernet", sm, weights=args.weights,
+                                                             refine={"kind": "proximal", "iterations": 50}),
             "dernet refine=false": load_reconstructor("dernet", sm, weights=args.weights, refine=False),
-            "dernet refine_denoiser=shipped": load_reconstructor("dernet", sm, weights=args.weights,
-                                                                 refine_denoiser="shipped")}
+            "dernet refine=pnp": load_reconstructor("dernet", sm, weights=args.weights, refine="pnp")}
     print("| method | single frame (ms) | per frame, batch of 100 (ms) |\n|---|---|---|")
     for name, recon in rows.items():
         single, batch = timing(recon, sig, sigma)

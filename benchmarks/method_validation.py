@@ -4,7 +4,7 @@ defaults and compare trained models.
     python benchmarks/method_validation.py --method ppmpi --samples 60 --protocols realistic paper \\
         --variants base "sigma_start=0.2;sigma_end=0.01" "weights=published"
     python benchmarks/method_validation.py --method dernet --weights dernet19.pt \\
-        --variants "refine=false" base "refine_denoiser=None" "refine_pnp={'sigma_factor': 2.0}"
+        --variants "refine=false" base "refine=pnp" "refine={'kind': 'pnp', 'sigma_factor': 2.0}"
 
 A variant is ``key=value`` pairs joined by ';' (the method's parameters as ``--param`` reads them,
 plus ``weights=FILE|NAME``), or ``base`` for the defaults (with ``--weights``, if given). The

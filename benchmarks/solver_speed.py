@@ -31,7 +31,7 @@ def main():
     methods = {"pinv": {}, "kaczmarz": {"iterations": 10}, "cgnr": {}, "admm_l1": {}, "admm_tv": {},
                "admm_l1tv": {"iterations": 200}, "ppmpi": {}}
     if args.weights:
-        methods.update({"dernet": {}, "dernet@prox": {"refine_denoiser": None}, "dernet@plain": {"refine": False}})
+        methods.update({"dernet": {}, "dernet@pnp": {"refine": "pnp"}, "dernet@plain": {"refine": False}})
     rows = {}
     for name, params in methods.items():
         method = name.split("@")[0]

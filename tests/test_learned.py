@@ -7,7 +7,7 @@ import torch
 from mpirecon import ReconstructorError, load_reconstructor
 from mpirecon.metrics import psnr
 from mpirecon.simulation import phantoms
-from baselines.learned.denoiser import denoise, load_denoiser
+from mpirecon.models.denoiser import denoise, load_denoiser
 from mpirecon_dernet.model import DERnet, DERnetHyperParams, predict
 from mpirecon_dernet.training import TrainConfig, train_dernet
 from mpirecon.learning.weights import load_weights

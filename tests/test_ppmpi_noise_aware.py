@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import mdf_io
-from baselines.learned.denoiser import RDNDenoiser, denoise, load_denoiser, packaged_weights_path
+from mpirecon.models.denoiser import RDNDenoiser, denoise, load_denoiser, packaged_weights_path
 from baselines.learned.denoiser_training import DenoiserTrainConfig
 from mpirecon import ReconstructorError, load_reconstructor
 from mpirecon.cli.main import main
@@ -66,10 +66,13 @@ def test_shipped_denoiser_is_the_default_records_its_command_and_never_saw_holdo
 
 
 def test_noise_schedule_is_geometric_from_start_to_end(small_sm):
+    from mpirecon.pnp import noise_schedule
+    b = np.ones((4, 1))
     r = load_reconstructor("ppmpi", small_sm, iterations=5, sigma_start=0.2, sigma_end=0.0125)
-    np.testing.assert_allclose(r.noise_schedule()[:, 0], [0.2, 0.1, 0.05, 0.025, 0.0125])
+    np.testing.assert_allclose(noise_schedule(r.config.pnp, r.host, b, None)[:, 0], [0.2, 0.1, 0.05, 0.025, 0.0125])
     flat = load_reconstructor("ppmpi", small_sm, iterations=3, sigma_start=0.01, sigma_end=0.05)
-    np.testing.assert_allclose(flat.noise_schedule()[:, 0], [0.05, 0.05, 0.05])  # never below the end
+    np.testing.assert_allclose(noise_schedule(flat.config.pnp, flat.host, b, None)[:, 0],
+                               [0.05, 0.05, 0.05])  # never below the end
     with pytest.raises(ReconstructorError, match="sigma_end"):
         load_reconstructor("ppmpi", small_sm, sigma_end=0)
 

@@ -1,12 +1,12 @@
-"""Data-consistent refinement (mpirecon.refine) and DERnet's refine option."""
+"""Data-consistent refinement (mpirecon_dernet.refine) and DERnet's refine option (one typed value)."""
 import numpy as np
 import pytest
 
 from mpirecon import load_reconstructor
 from mpirecon.operator import operator_for
 from mpirecon.reconstructor import ReconstructorError
-from mpirecon.refine import objective, refine
-from mpirecon_dernet.reconstructor import PNP_DEFAULTS
+from mpirecon.pnp import PnPSettings, noise_schedule, pnp_admm
+from mpirecon_dernet.refine import objective, refine
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +58,11 @@ def test_dernet_refine_option(small_sm, tiny_dernet):
     path = tiny_dernet
     b = np.random.default_rng(0).random((2, small_sm.num_voxels)) @ small_sm.matrix.T
     plain = load_reconstructor("dernet", small_sm, weights=path, refine=False).reconstruct(b).images
-    prox = dict(refine=True, refine_denoiser=None, refine_error=None)  # the proximal refinement
-    far = load_reconstructor("dernet", small_sm, weights=path, refine_mu=1e12, **prox).reconstruct(b).images
+    prox = dict(kind="proximal", error=None)  # the proximal refinement with a fixed pull
+    far = load_reconstructor("dernet", small_sm, weights=path, refine=dict(prox, mu=1e12)).reconstruct(b).images
     np.testing.assert_allclose(far, plain, atol=1e-5 * plain.max())
-    near = load_reconstructor("dernet", small_sm, weights=path, refine_mu=1e-3, refine_iterations=200,
-                              **prox).reconstruct(b).images
+    near = load_reconstructor("dernet", small_sm, weights=path,
+                              refine=dict(prox, mu=1e-3, iterations=200)).reconstruct(b).images
     op = operator_for(small_sm)
     assert np.all(_residual(op, b, near.reshape(2, -1)) < _residual(op, b, plain.reshape(2, -1)))
     unbound = load_reconstructor("dernet", weights=path).reconstruct(b)  # weights alone: the plain network
@@ -74,7 +74,7 @@ def test_dernet_refine_option(small_sm, tiny_dernet):
 
 
 def test_noise_adaptive_pull_follows_the_noise(case):
-    from mpirecon.refine import noise_adaptive_mu
+    from mpirecon_dernet.refine import noise_adaptive_mu
     op, b, x0 = case
     mu1 = noise_adaptive_mu(op, b, x0, 0.1, 0.1)
     mu2 = noise_adaptive_mu(op, b, x0, 0.2, 0.1)
@@ -98,7 +98,7 @@ def test_per_frame_tv_weights_act_frame_by_frame(case):
 
 
 def test_unconstrained_refinement_solves_the_normal_equations(case):
-    from mpirecon.refine import unconstrained_refinement
+    from mpirecon_dernet.refine import unconstrained_refinement
     op, b, x0 = case
     bs, anchor, mu = op.data(b), x0.T, np.array([0.01, 0.1, 1.0])
     x = unconstrained_refinement(op, bs, anchor, mu)
@@ -118,9 +118,9 @@ def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tiny_dernet):
     rng = np.random.default_rng(1)
     b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
     b[1] *= 5  # another scale: μ is per frame
-    kw = dict(refine_mu=0.1, refine_error=None, refine_iterations=40, refine_denoiser=None)
+    kw = dict(mu=0.1, error=None, iterations=40)
     plain = load_reconstructor("dernet", small_sm, weights=path, refine=False).reconstruct(b).images.reshape(3, -1)
-    r = load_reconstructor("dernet", small_sm, weights=path, refine_tv="auto", **kw)
+    r = load_reconstructor("dernet", small_sm, weights=path, refine=dict(kw, tv="auto"))
     auto = r.reconstruct(b, noise=0.02 * np.abs(b).mean()).images.reshape(3, -1)
     op = operator_for(small_sm, "float64")
     tv = admm_mu(op, op.data(b), r.noise, "tv")
@@ -129,45 +129,61 @@ def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tiny_dernet):
                                atol=1e-9 * plain.max())
 
 
-def test_dernet_plug_and_play_refinement_is_ppmpi_warm_started_at_the_network_image(small_sm, tiny_dernet):
+def test_dernet_plug_and_play_refinement_is_the_core_iteration_warm_started_at_the_network_image(small_sm,
+                                                                                                tiny_dernet):
+    from mpirecon.models.denoiser import load_denoiser
     rng = np.random.default_rng(2)
     b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T
     noise = 0.02 * np.abs(b).mean()
     plain = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine=False).reconstruct(b).images
     plain = plain.reshape(3, -1)
     assert load_reconstructor("dernet", small_sm, weights=tiny_dernet).reconstruct(b).extra["refinement"] == "proximal"
-    r = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine_denoiser="shipped",
-                           refine_pnp={"iterations": 7})
-    assert r.config.refine_pnp == {**PNP_DEFAULTS, "iterations": 7}  # recorded in full
+    r = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine={"kind": "pnp", "iterations": 7})
+    assert r.parameters["refine"] == {"kind": "pnp", "denoiser": "shipped", "rho": 0.1, "iterations": 7,
+                                      "sigma_end": "auto", "sigma_factor": 1.4, "nonneg": True}  # recorded in full
     got = r.reconstruct(b, noise=noise)
-    assert got.extra["refined"] is True and got.extra["refinement"] == "plug-and-play"
+    assert got.extra["refined"] is True and got.extra["refinement"] == "pnp"
     assert len(got.extra["sigma_end"]) == 3 and got.extra["denoiser"].endswith(".pth")
-    pp = load_reconstructor("ppmpi", small_sm, weights="shipped", **{**PNP_DEFAULTS, "iterations": 7})
-    want = pp.plug_and_play(b, plain, noise=r.noise)
+    host = operator_for(small_sm, "float64")
+    op = operator_for(small_sm, "float32", "cpu", backend="torch")
+    den = load_denoiser("shipped")
+    want, _ = pnp_admm(op, host, b, den, r.config.refine, noise=r.noise, init=plain)
     np.testing.assert_allclose(got.images.reshape(3, -1), want, rtol=1e-5, atol=1e-6 * want.max())
     assert got.images.min() >= 0 and not np.allclose(want, plain)
     # the start matters: the same iteration from zero is another image
-    assert not np.allclose(pp.plug_and_play(b, np.zeros_like(plain), noise=r.noise), want, atol=1e-3 * want.max())
+    cold, _ = pnp_admm(op, host, b, den, r.config.refine, noise=r.noise, init=np.zeros_like(plain))
+    assert not np.allclose(cold, want, atol=1e-3 * want.max())
     # the proximal refinement through with_params is another image again
-    prox = r.with_params(refine_denoiser=None).reconstruct(b, noise=noise)
+    prox = r.with_params(refine="proximal").reconstruct(b, noise=noise)
     assert prox.extra["refinement"] == "proximal" and not np.allclose(prox.images.reshape(3, -1), want)
 
 
-def test_ppmpi_warm_start_keeps_the_final_noise_level(small_sm):
-    pp = load_reconstructor("ppmpi", small_sm, sigma_start=0.2, sigma_end=0.01, iterations=5)
-    np.testing.assert_allclose(pp.noise_schedule(warm=True), np.full((5, 1), 0.01))
-    cold = pp.noise_schedule()
+def test_ppmpi_is_the_core_iteration_from_zero(small_sm):
+    from mpirecon.models.denoiser import load_denoiser
+    b = np.random.default_rng(4).random((2, small_sm.num_voxels)) @ small_sm.matrix.T
+    pp = load_reconstructor("ppmpi", small_sm, iterations=6)
+    got = pp.reconstruct(b, noise=0.01 * np.abs(b).mean())
+    want, _ = pnp_admm(operator_for(small_sm, "float32", "cpu", backend="torch"), operator_for(small_sm), b,
+                       load_denoiser("shipped"), pp.config.pnp, noise=pp.noise)
+    np.testing.assert_allclose(got.images.reshape(2, -1), want, rtol=1e-6, atol=1e-7 * want.max())
+
+
+def test_warm_start_keeps_the_final_noise_level(small_sm):
+    host = operator_for(small_sm)
+    b = host.data(np.random.default_rng(3).random((2, small_sm.num_voxels)) @ small_sm.matrix.T)
+    fixed = PnPSettings(sigma_start=0.2, sigma_end=0.01, iterations=5)
+    np.testing.assert_allclose(noise_schedule(fixed, host, b, None, warm=True), np.full((5, 2), 0.01))
+    cold = noise_schedule(fixed, host, b, None)
     assert cold[0, 0] == pytest.approx(0.2) and cold[-1, 0] == pytest.approx(0.01)
-    b = pp.host.data(np.random.default_rng(3).random((2, small_sm.num_voxels)) @ small_sm.matrix.T)
-    auto = pp.with_params(sigma_end="auto")
-    auto.noise = None
-    warm = auto.noise_schedule(b, warm=True)  # per frame, flat at the automatic level
+    warm = noise_schedule(fixed.model_copy(update={"sigma_end": "auto"}), host, b, None, warm=True)
     assert warm.shape == (5, 2) and np.allclose(warm, warm[-1], rtol=1e-12, atol=0) and np.all(warm > 0)
 
 
-@pytest.mark.parametrize("bad, found", [({"rhoo": 1.0}, "rhoo"), ({"iterations": 0}, "iterations"),
-                                        ({"device": "cpu"}, "device"), ({1: 2}, "refine_pnp")])
-def test_dernet_refine_pnp_parameters_are_checked_up_front(bad, found, tiny_dernet):
-    with pytest.raises(ReconstructorError, match=rf"refine_pnp.*{found}") as info:
-        load_reconstructor("dernet", weights=tiny_dernet, refine_pnp=bad)
+@pytest.mark.parametrize("bad, found", [({"kind": "pnp", "rhoo": 1.0}, "rhoo"),
+                                        ({"kind": "pnp", "iterations": 0}, "iterations"),
+                                        ({"kind": "pnp", "mu": 0.1}, "mu"), ({"kind": "other"}, "other"),
+                                        ("sometimes", "sometimes"), ({"sigma_start": 0.1}, "sigma_start")])
+def test_dernet_refine_values_are_checked_up_front(bad, found, tiny_dernet):
+    with pytest.raises(ReconstructorError, match=rf"refine.*{found}") as info:
+        load_reconstructor("dernet", weights=tiny_dernet, refine=bad)
     assert "\n" not in str(info.value)

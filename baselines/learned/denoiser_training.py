@@ -19,7 +19,7 @@ from mpirecon.errors import ReconstructorError
 from mpirecon.provenance import versions
 from mpirecon.simulation.phantoms import TRAINING_FAMILIES
 
-from .denoiser import KIND, PUBLISHED_NOISE_STD, RDNDenoiser
+from mpirecon.models.denoiser import KIND, PUBLISHED_NOISE_STD, RDNDenoiser
 
 
 class DenoiserTrainConfig(BaseModel):

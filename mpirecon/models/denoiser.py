@@ -10,7 +10,7 @@ A denoiser expects images scaled so that the maximum is 1 (as in training). A pl
 published PP-MPI RDN) was trained for one noise level, stored with it. A *noise-aware* one
 (``noise_input=True``, as DRUNet) takes the noise std as a second input channel, a constant map,
 and was trained on a range of levels (stored as ``noise_range``): the caller says how strongly to
-denoise. Training: :mod:`.denoiser_training`; the shipped noise-aware denoiser:
+denoise. Training: :mod:`baselines.learned.denoiser_training` (`mpirecon train --method ppmpi`); the shipped noise-aware denoiser:
 :data:`SHIPPED_WEIGHTS`.
 """
 from __future__ import annotations
@@ -96,13 +96,13 @@ class LoadedDenoiser:
 def packaged_weights_path(name: str = "published") -> Path:
     """Path of a denoiser packaged with mpirecon: ``"shipped"`` (noise-aware, ppmpi's default) or
     ``"published"`` (the PP-MPI authors' RDN)."""
-    return Path(str(resources.files("baselines.learned").joinpath("pretrained", PACKAGED[name])))
+    return Path(str(resources.files("mpirecon.models").joinpath("pretrained", PACKAGED[name])))
 
 
 def load_denoiser(path=None) -> LoadedDenoiser:
     """Load a denoiser: ``None`` or ``"shipped"`` = the packaged noise-aware denoiser,
     ``"published"`` = the packaged published PP-MPI weights; a file written by
-    :func:`~.denoiser_training.train_denoiser`; or a plain RDN state dict (noise std assumed 0.1
+    :func:`baselines.learned.denoiser_training.train_denoiser`; or a plain RDN state dict (noise std assumed 0.1
     as published). An existing file of a packaged name is read as that file. Loading is safe
     (``weights_only``) and strict (every key and shape must match); anything that does not fit
     raises :class:`WeightsError` naming the file."""

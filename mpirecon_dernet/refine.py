@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .admm import admm
-from .priors import GRADIENT, NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
+from mpirecon.admm import admm
+from mpirecon.priors import GRADIENT, NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
 
 
 def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_error: float) -> np.ndarray:

@@ -1,0 +1,106 @@
+"""DERnet's refinement of the network image against the data, as one typed value (``refine``):
+
+* ``{"kind": "none"}`` (also ``false`` or ``"none"``): the network image alone, the paper's DERnet;
+* ``{"kind": "proximal", ...}`` (also ``true`` or ``"proximal"``; the default): a few ADMM
+  iterations of ``½||Ax - b||² + μ/2 ||x - x_net||² + τ TV(x)``, x >= 0 (:mod:`.refine`);
+* ``{"kind": "pnp", ...}`` (also ``"pnp"``): the core's plug-and-play ADMM
+  (:func:`mpirecon.pnp.pnp_admm`) warm-started at the network image with a denoiser as the prior.
+
+Each kind carries only its own parameters, so none is inert.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from mpirecon.autoreg import admm_mu, is_auto
+from mpirecon.noise import CALIBRATION_SNR
+from mpirecon.pnp import PnPIteration, pnp_admm, prepare_pnp
+
+from .refine import noise_adaptive_mu, prepare, refine
+
+
+class NoRefinement(BaseModel):
+    """The network image alone (the paper's DERnet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["none"] = "none"
+
+
+class ProximalRefinement(BaseModel):
+    """ADMM on the data term, a pull towards the network image, TV and x >= 0 (:func:`.refine.refine`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["proximal"] = "proximal"
+    mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P), used when "
+                      "the measurement's noise is unknown")
+    error: Optional[float] = Field(0.1, gt=0, description="expected RMS error of the network image relative to its "
+                                   "maximum: with a measured noise estimate the pull follows each frame's noise "
+                                   "(MAP weight); None: always mu")
+    iterations: int = Field(100, ge=0, le=10000, description="ADMM iterations (from the exact unconstrained refinement)")
+    tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
+        "auto", description="weight of a TV term (units of ADMM-TV's mu; 0: none), or 'auto': ADMM-TV's automatic "
+        "mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
+
+
+class PnPRefinement(PnPIteration):
+    """Plug-and-play ADMM from the network image (:func:`mpirecon.pnp.pnp_admm` with ``init``); the
+    denoiser is told the final noise level from the first iteration."""
+
+    kind: Literal["pnp"] = "pnp"
+    denoiser: str = Field("shipped", description="'shipped', 'published' or a denoiser file (mpirecon.models.denoiser)")
+    iterations: int = Field(60, ge=1, le=10000)
+    sigma_factor: float = Field(1.4, gt=0, description="κ of sigma_end='auto'")
+
+
+Refinement = Annotated[Union[NoRefinement, ProximalRefinement, PnPRefinement], Field(discriminator="kind")]
+SHORTHANDS = {False: "none", True: "proximal"}
+
+
+def refinement_value(value):
+    """``refine`` as given -> the tagged dict pydantic validates: false/true/"none"/"proximal"/"pnp"
+    become ``{"kind": ...}`` with that kind's defaults; a dict without ``kind`` is a proximal one."""
+    if isinstance(value, bool):
+        return {"kind": SHORTHANDS[value]}
+    if isinstance(value, str):
+        return {"kind": value.strip().lower()}
+    if isinstance(value, dict) and "kind" not in value:
+        return dict(value, kind="proximal")
+    return value
+
+
+class Refiner:
+    """A refinement bound to one system matrix: its per-matrix set-up once, then :meth:`__call__`
+    per batch. ``operators(dtype, device, backend)`` gives the shared operators of the matrix."""
+
+    def __init__(self, refinement, operators, device: str, dtype: str):
+        self.refinement = refinement
+        if isinstance(refinement, ProximalRefinement):
+            self.op = operators("float64", "cpu", None)
+            prepare(self.op, tv=is_auto(refinement.tv) or refinement.tv > 0)
+        elif isinstance(refinement, PnPRefinement):
+            import torch
+            from mpirecon.models.denoiser import load_denoiser
+            self.host = operators("float64", "cpu", None)
+            self.op = operators(dtype, device, "torch")
+            self.denoiser = load_denoiser(refinement.denoiser)  # WeightsError naming the file
+            self.denoiser.net.to(torch.device(device), getattr(torch, dtype))
+            prepare_pnp(self.op, refinement)
+
+    def __call__(self, spectra: np.ndarray, images: np.ndarray, noise) -> tuple[np.ndarray, dict]:
+        """Refined images (F, P) of network ``images`` for ``spectra`` (F, R), and what to report."""
+        ref = self.refinement
+        if isinstance(ref, NoRefinement):
+            return images, {"refinement": "none"}
+        if isinstance(ref, PnPRefinement):
+            out, info = pnp_admm(self.op, self.host, spectra, self.denoiser, ref, noise=noise, init=images)
+            return out, dict(info, refinement="pnp", denoiser=str(self.denoiser.source))
+        op, mu = self.op, ref.mu
+        if ref.error is not None and noise is not None and noise.source != CALIBRATION_SNR:
+            # the measurement's own noise (background frames or given); the calibration's SNR
+            # describes the calibration, not the measurement, so it falls back to mu
+            mu = noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error)
+        tv = admm_mu(op, op.data(spectra), noise, "tv") if is_auto(ref.tv) else ref.tv
+        return refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv), {"refinement": "proximal"}
