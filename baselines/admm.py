@@ -1,13 +1,13 @@
 """ADMM with L1, isotropic TV and L1+TV priors: one solver, three lists of terms.
 
-Problem (scaled operator and per-frame scaled data, see :mod:`mpirecon.operator`)::
+Problem (scaled operator and per-frame scaled data, see :mod:`mpirecon.physics.operator`)::
 
     min_x ½||A x - b||² + μ (α_L1 ||x||_1 + α_TV TV(x)),   x >= 0 (optional),  α_L1 + α_TV = 1
 
-solved by :func:`mpirecon.admm.admm` over the terms of :mod:`mpirecon.priors`; the x-update
+solved by :func:`mpirecon.optim.admm.admm` over the terms of :mod:`mpirecon.optim.priors`; the x-update
 factorisation is cached in the shared operator per (ρ, splittings, strategy), so methods and
 parameter sets that share ρ share it (dense inverse for small P, Woodbury on 2R x 2R for large P,
-see :mod:`mpirecon.operator`). numpy or torch (``device="cuda"`` / ``backend="torch"``).
+see :mod:`mpirecon.physics.operator`). numpy or torch (``device="cuda"`` / ``backend="torch"``).
 """
 from __future__ import annotations
 
@@ -17,20 +17,20 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.admm import admm
-from mpirecon.autoreg import admm_mu, admm_rho, is_auto
-from mpirecon.classical import CompressibleConfig, solver_memory, solver_operator
-from mpirecon.linalg import like
+from mpirecon.optim.admm import admm
+from mpirecon.optim.autoreg import admm_mu, admm_rho, is_auto
+from mpirecon.optim.classical import CompressibleConfig, solver_memory, solver_operator
+from mpirecon.physics.linalg import like
 from mpirecon.memory import MemoryEstimate, dense_normal_bytes, gram_block_bytes, gram_bytes, real_size
-from mpirecon.priors import L1, NonNegative, TotalVariation
+from mpirecon.optim.priors import L1, NonNegative, TotalVariation
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 _MU_HELP = ("regularisation weight (relative to the frame scale max|Aᵀb|), or 'auto' (from the noise "
-            "estimate, per frame: mpirecon.autoreg.admm_mu)")
+            "estimate, per frame: mpirecon.optim.autoreg.admm_mu)")
 Mu = Union[Annotated[float, Field(ge=0)], Literal["auto"]]
 _RHO_HELP = ("ADMM penalty (relative to ||A||_F^2/min(2R, P), the mean eigenvalue of AᵀA on its range), or 'auto' "
-             "(iterations x the automatic Tikhonov lambda, at least 1, per frame: mpirecon.autoreg.admm_rho)")
+             "(iterations x the automatic Tikhonov lambda, at least 1, per frame: mpirecon.optim.autoreg.admm_rho)")
 Rho = Union[Annotated[float, Field(gt=0)], Literal["auto"]]
 
 
@@ -81,7 +81,7 @@ class _ADMMBase(Reconstructor):
         return out
 
     def _family(self) -> str:
-        """Prior family for :data:`mpirecon.autoreg.MU_FACTORS`: "l1", "tv" or "l1tv"."""
+        """Prior family for :data:`mpirecon.optim.autoreg.MU_FACTORS`: "l1", "tv" or "l1tv"."""
         w_l1, w_tv = self._weights()
         return "l1tv" if w_l1 > 0 and w_tv > 0 else "tv" if w_tv > 0 else "l1"
 
@@ -95,7 +95,7 @@ class _ADMMBase(Reconstructor):
         if strategy == "dense":
             parts.update(dense_normal_bytes(rows, voxels, prec))
         elif strategy == "compressed":
-            if tv:  # the TV x-update keeps A M⁻¹ beside A (mpirecon.xupdate)
+            if tv:  # the TV x-update keeps A M⁻¹ beside A (mpirecon.physics.xupdate)
                 parts["scaled rows"] = parts["compressed rows"]
         else:
             parts["gram"] = (3 if tv else 2) * gram_bytes(rows) + 2 * gram_block_bytes(voxels)

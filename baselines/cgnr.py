@@ -3,10 +3,10 @@
 Dense strategy (P small): the P x P matrix AᵀA + λI is formed once and each iteration is one
 product with it. Large strategy: matrix-free, ``q = Aᵀ(A p) + λp`` (two products with the
 2R x P operator per iteration, no P x P matrix; for a few frames both in one pass over the
-operator's rows, :meth:`mpirecon.operator.SystemOperator.normal_apply`). Same iterates up to rounding.
-Compressed strategy (large calibrations): the large form on ``B = QᵀA`` (:mod:`mpirecon.compression`).
+operator's rows, :meth:`mpirecon.physics.operator.SystemOperator.normal_apply`). Same iterates up to rounding.
+Compressed strategy (large calibrations): the large form on ``B = QᵀA`` (:mod:`mpirecon.physics.compression`).
 ``iterations="auto"``: each frame's CG stops at the first iterate whose data misfit reaches the
-noise energy (discrepancy principle, :mod:`mpirecon.autoreg`); stopped frames stay frozen.
+noise energy (discrepancy principle, :mod:`mpirecon.optim.autoreg`); stopped frames stay frozen.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.autoreg import TAU, is_auto, residual_targets
-from mpirecon.classical import CompressibleConfig, solver_memory, solver_operator
-from mpirecon.linalg import cast_like, clamp_min, colsum, copy, eye_like, like, tiny, zeros_like
+from mpirecon.optim.autoreg import TAU, is_auto, residual_targets
+from mpirecon.optim.classical import CompressibleConfig, solver_memory, solver_operator
+from mpirecon.physics.linalg import cast_like, clamp_min, colsum, copy, eye_like, like, tiny, zeros_like
 from mpirecon.memory import MemoryEstimate, real_size
-from mpirecon.priors import project_nonneg
+from mpirecon.optim.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 

@@ -12,13 +12,13 @@ B x B triangular matrix (R·B numbers in all, no R x R Gram): true row-action sw
 BLAS (gemm/trsm, gemv/trsv for one frame) directly on the system matrix's own rows (views, no
 copy: the iterates are conjugated so that both products read the C-ordered rows; the rows are
 left unscaled with λ s² in place of λ, which gives the same iterates), so the only copy of the
-matrix in memory is the one that was read (in complex64 for ``dtype="float32"``). Dense strategy (torch while R <= :data:`mpirecon.operator.KACZMARZ_WHOLE_MAX_ROWS`,
+matrix in memory is the one that was read (in complex64 for ``dtype="float32"``). Dense strategy (torch while R <= :data:`mpirecon.physics.operator.KACZMARZ_WHOLE_MAX_ROWS`,
 or numpy when R <= ``block_rows``): one block of all R rows (an R x R triangular matrix), fewer
 kernel launches on a GPU. ``python benchmarks/kaczmarz_reference.py --two-d`` compares both with
 the MDF repository's row loop (identical iterates).
 Constraints (real part, non-negativity) are applied after each sweep, as
 RegularizedLeastSquares.jl does. numpy or torch (``device="cuda"`` / ``backend="torch"``).
-``lam="auto"``: λ per frame from :mod:`mpirecon.autoreg` (frames sharing a λ swept together), so
+``lam="auto"``: λ per frame from :mod:`mpirecon.optim.autoreg` (frames sharing a λ swept together), so
 a frame's image does not depend on its batch.
 """
 from __future__ import annotations
@@ -29,12 +29,12 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
-from mpirecon.classical import ClassicalConfig, classical_operator
-from mpirecon.linalg import cast_like, eye_like, is_numpy, solve_lower, zeros_like
+from mpirecon.optim.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
+from mpirecon.optim.classical import ClassicalConfig, classical_operator
+from mpirecon.physics.linalg import cast_like, eye_like, is_numpy, solve_lower, zeros_like
 from mpirecon.memory import MemoryEstimate, common_parts, real_size
-from mpirecon.operator import KACZMARZ_WHOLE_MAX_ROWS, choose_strategy, operator_for
-from mpirecon.priors import project_nonneg
+from mpirecon.physics.operator import KACZMARZ_WHOLE_MAX_ROWS, choose_strategy, operator_for
+from mpirecon.optim.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
@@ -98,7 +98,7 @@ class Kaczmarz(Reconstructor):
         key = ("kaczmarz", cdtype, cfg.seed if cfg.shuffle else None, self.strategy, block, bool(self.blas))
         self.row_blocks = op.memo(key, row_blocks)
         self.num_voxels = system_matrix.num_voxels
-        self.unit = op.unit  # λ is given relative to the operator's unit (mpirecon.operator.SystemOperator.unit)
+        self.unit = op.unit  # λ is given relative to the operator's unit (mpirecon.physics.operator.SystemOperator.unit)
         self.blocks = None if is_auto(cfg.lam) else self._blocks(cfg.lam * self.unit)
 
     def _rows(self, matrix, i0: int, i1: int, cdtype) -> np.ndarray:

@@ -1,11 +1,11 @@
 """Truncated-SVD / Tikhonov pseudo-inverse, computed once per system matrix.
 
-Dense strategy (P <= :data:`mpirecon.operator.SVD_MAX_VOXELS`): the P x 2R reconstruction
+Dense strategy (P <= :data:`mpirecon.physics.operator.SVD_MAX_VOXELS`): the P x 2R reconstruction
 matrix ``V diag(s/(s²+λ)) Uᵀ`` from the full float64 SVD of the stacked operator. Large strategy: the same map written through the
 2R x 2R Gram, ``x = Aᵀ W b`` with ``W = (AAᵀ + λI)⁻¹`` (a Cholesky inverse; with ``rcond > 0`` the
 Gram's eigendecomposition ``U diag(keep/(s²+λ)) Uᵀ`` drops the small singular values), so no
 P x P or P x 2R matrix is formed: a frame costs one 2R x 2R and one P x 2R product.
-``lam="auto"`` (:mod:`mpirecon.autoreg`): λ per frame, ``x_f = Aᵀ U diag(1/(s²+λ_f)) Uᵀ b_f``
+``lam="auto"`` (:mod:`mpirecon.optim.autoreg`): λ per frame, ``x_f = Aᵀ U diag(1/(s²+λ_f)) Uᵀ b_f``
 through the operator's cached spectrum (either strategy).
 """
 from __future__ import annotations
@@ -16,12 +16,12 @@ import numpy as np
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.classical import CompressibleConfig, solver_memory, solver_operator
-from mpirecon.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
-from mpirecon.linalg import add_diagonal, like, spd_inverse
+from mpirecon.optim.classical import CompressibleConfig, solver_memory, solver_operator
+from mpirecon.optim.autoreg import LAMBDA_HELP, is_auto, tikhonov_lambdas
+from mpirecon.physics.linalg import add_diagonal, like, spd_inverse
 from mpirecon.memory import MemoryEstimate, gram_block_bytes, gram_bytes, real_size
-from mpirecon.operator import operator_for
-from mpirecon.priors import project_nonneg
+from mpirecon.physics.operator import operator_for
+from mpirecon.optim.priors import project_nonneg
 from mpirecon.reconstructor import Capabilities, Reconstructor
 
 

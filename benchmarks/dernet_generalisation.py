@@ -12,7 +12,7 @@ adds kaczmarz, pinv, cgnr, admm_l1, admm_tv, admm_l1tv (tuned per SNR) and ppmpi
 import argparse
 import json
 
-from mpirecon.bench import BenchConfig, run_bench
+from mpirecon.bench.runner import BenchConfig, run_bench
 
 VARIANTS = {"prox": {}, "net": {"refine": False}, "pnp": {"refine": "pnp"},
             "prox300": {"refine": {"kind": "proximal", "iterations": 300}}}

@@ -9,9 +9,9 @@ must carry its simulation).
 import argparse
 import time
 
-from mpirecon.bench import BenchConfig, _data, _load_calibration
+from mpirecon.bench.runner import BenchConfig, _data, _load_calibration
 from mpirecon.registry import load_reconstructor
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 
 
 def timing(recon, sig, sigma):

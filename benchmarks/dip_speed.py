@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from mpirecon import load_reconstructor
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon.simulation.phantoms import HOLDOUT_FAMILIES, mixture
 from mpirecon.simulation.system_matrix import simulate_calibration
 

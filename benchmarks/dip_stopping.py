@@ -17,7 +17,7 @@ import numpy as np
 
 from mpirecon import load_reconstructor
 from mpirecon.metrics import psnr
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon.simulation.noise import complex_noise, noise_sigma
 from mpirecon.simulation.phantoms import HOLDOUT_FAMILIES, mixture
 from mpirecon.simulation.scanner import ScannerParams

@@ -7,9 +7,9 @@ by ';' (DIP parameters), or ``base`` for the defaults. Prints mean PSNR (dB), me
 used and wall time per SNR.
 """
 import sys, time, numpy as np
-from mpirecon.bench import BenchConfig, _data
+from mpirecon.bench.runner import BenchConfig, _data
 from mpirecon.simulation.system_matrix import simulate_calibration
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon import load_reconstructor, metrics
 sim = simulate_calibration(); sm = selected_system_matrix(sim.calibration)
 cfg = BenchConfig(); n = int(sys.argv[1]) if len(sys.argv) > 1 else 16

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mpirecon import load_reconstructor
-from mpirecon.selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.system_matrix import simulate_calibration
 from mpirecon_dernet.training import TrainConfig, train_dernet

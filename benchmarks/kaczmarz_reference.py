@@ -12,7 +12,7 @@ lambda; re-written here from its published form::
         x += beta * conj(A[k]);   residual[k] += sqrt(λ) * beta
     after each sweep: enforceReal -> x.imag = 0; enforcePositive -> x = x * (x.real > 0)
 
-With ``lam = λ / a²`` (a = the operator's matrix scale, :func:`mpirecon.operator.matrix_scale`)
+With ``lam = λ / a²`` (a = the operator's matrix scale, :func:`mpirecon.physics.operator.matrix_scale`)
 our solver's iterates are the same (its ``v`` is ``residual / sqrt(λ)`` in scaled units): this
 script asserts that the images agree to rounding after 10 sweeps with enforceReal and
 enforcePositive on, on the same matrix and measurement, and reports the time of one frame and
@@ -60,7 +60,7 @@ def kaczmarz_reg(A, b, iterations=10, lambd=0.0, enforceReal=False, enforcePosit
 def default_2d(frames: int, rows=None):
     """The default 2D 19x19 calibration (SNR > 1.5, or its ``rows`` rows of highest SNR) and
     ``frames`` simulated signals (as solver_speed.py)."""
-    from mpirecon.selection import selected_system_matrix
+    from mpirecon.preprocess.selection import selected_system_matrix
     from mpirecon.simulation.datasets import SignalRecipe, generate_signals
     from mpirecon.simulation.system_matrix import simulate_calibration
 
@@ -87,8 +87,8 @@ def main():
                     help="with --two-d: the R rows of highest SNR instead of SNR > 1.5 (the issue quotes R = 1219)")
     args = ap.parse_args()
     from mpirecon import load_reconstructor
-    from mpirecon.provenance import versions as _versions
-    from mpirecon.operator import matrix_scale
+    from mpirecon.io.provenance import versions as _versions
+    from mpirecon.physics.operator import matrix_scale
 
     if args.two_d:
         sm, spectra, problem = default_2d(args.frames, args.two_d_rows)

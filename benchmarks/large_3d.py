@@ -68,7 +68,7 @@ def simulate(args, folder: Path) -> dict:
 def load(folder: Path, rows: int):
     """The calibration (its ``rows`` rows of highest SNR, SNR > 1.5), the measurement's spectra
     (F, R) and the truth (F, Nz, Ny, Nx) written by :func:`simulate`, read as ``mpirecon run`` does."""
-    from mpirecon.loading import load_measurement_for, load_system_matrix
+    from mpirecon.io.loading import load_measurement_for, load_system_matrix
 
     sm = load_system_matrix(folder / "sm.mdf", num_used_freqs=rows)
     return sm, load_measurement_for(folder / "meas.mdf", sm).data, np.load(folder / "truth.npy")
@@ -114,7 +114,7 @@ def main():
     ap.add_argument("--keep", default=None, help="folder for the simulated files (reused when present)")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args()
-    from mpirecon.provenance import versions as _versions
+    from mpirecon.io.provenance import versions as _versions
 
     extra = {}
     for item in args.set:

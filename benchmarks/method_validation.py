@@ -17,10 +17,10 @@ import json
 import numpy as np
 
 from mpirecon import load_reconstructor, metrics
-from mpirecon.bench import BenchConfig, _data, split_seed
+from mpirecon.bench.runner import BenchConfig, _data, split_seed
 from mpirecon.cli.common import parse_params
-from mpirecon.provenance import versions
-from mpirecon.selection import selected_system_matrix
+from mpirecon.io.provenance import versions
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon.simulation.system_matrix import simulate_calibration
 
 

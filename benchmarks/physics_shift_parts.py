@@ -6,9 +6,9 @@
 import numpy as np
 
 from mpirecon import metrics
-from mpirecon.bench import BenchConfig, _data, _load_calibration
+from mpirecon.bench.runner import BenchConfig, _data, _load_calibration
 from mpirecon.registry import load_reconstructor
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon.simulation.shift import PhysicsShift, shifted_physics
 
 NONE = dict(relaxation_time=None, core_diameter=None, drive_amplitude_error=0.0, receive_cutoff=None, receive_delay=0.0)

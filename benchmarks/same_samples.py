@@ -22,8 +22,8 @@ CLASSICAL = ["pinv", "kaczmarz", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"]
 
 def main():
     from mpirecon import load_reconstructor, metrics
-    from mpirecon.bench import BenchConfig, _data, _load_calibration, split_seed
-    from mpirecon.selection import selected_system_matrix
+    from mpirecon.bench.runner import BenchConfig, _data, _load_calibration, split_seed
+    from mpirecon.preprocess.selection import selected_system_matrix
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results")

@@ -216,7 +216,7 @@ def run_one(folder: Path, method: str, frames: int, limit_gb: float, extra: str 
 
 
 def run(args) -> None:
-    from mpirecon.provenance import versions
+    from mpirecon.io.provenance import versions
     folder = Path(args.folder)
     report = {"command": " ".join(sys.argv), "load_average_start": os.getloadavg(), "versions": versions(),
               "problem": json.loads((folder / "problem.json").read_text()), "results": {}}

@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from mpirecon import load_reconstructor
-from mpirecon.provenance import versions
-from mpirecon.selection import selected_system_matrix
+from mpirecon.io.provenance import versions
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.system_matrix import simulate_calibration
 

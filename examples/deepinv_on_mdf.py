@@ -7,7 +7,7 @@
 With no files given, a 19 x 19 calibration and a measurement of the "shape" phantom (30 dB,
 with empty-scanner frames) are simulated and written as MDF, so the rest is what you would run
 on your own scanner's files. The calibration is read with the usual frequency selection, the
-measurement background-corrected and matched to its rows; :func:`mpirecon.deepinv_physics.MPIPhysics`
+measurement background-corrected and matched to its rows; :func:`mpirecon.physics.deepinv_physics.MPIPhysics`
 turns the matrix into a deepinv ``LinearPhysics`` whose ``prox_l2`` is the cached ADMM
 factorisation, and deepinv's own ``ADMM`` + ``TVPrior`` + ``L2`` reconstruct. Nothing is
 downloaded. Prints the PSNR against the phantom and writes ``deepinv_tv.mdf`` and a PNG.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mdf_io import write_reconstruction
-from mpirecon.loading import load_measurement_for, load_system_matrix
+from mpirecon.io.loading import load_measurement_for, load_system_matrix
 from mpirecon.metrics import psnr
 
 
@@ -46,7 +46,7 @@ def reconstruct(sm, spectra: np.ndarray, *, lam: float = 1e-4, iterations: int =
     import deepinv as dinv
     import torch
 
-    from mpirecon.deepinv_physics import MPIPhysics
+    from mpirecon.physics.deepinv_physics import MPIPhysics
 
     physics = MPIPhysics(sm, dtype="float64")
     y = physics.measurement(spectra)  # (F, 2R)
@@ -82,7 +82,7 @@ def main() -> dict:
         summary["psnr"] = float(psnr(images, np.broadcast_to(truth, images.shape))[0])
         print(f"deepinv ADMM-TV on {sm.num_rows} rows, grid {sm.grid[:2]}: PSNR {summary['psnr']:.2f} dB")
     from mdf_io import Reconstruction
-    from mpirecon.figures import image_png
+    from mpirecon.viz.figures import image_png
 
     rec = Reconstruction(images=images, grid=sm.grid, fov=sm.fov, center=sm.center, method="deepinv_admm_tv",
                          parameters={"lam": args.lam, "iterations": args.iterations})

@@ -22,8 +22,8 @@ import numpy as np
 
 from mdf_io import Measurement, SystemMatrix, write_measurement, write_reconstruction, write_system_matrix
 from mpirecon import DEFAULT_SNR_THRESHOLD, load_reconstructor
-from mpirecon.figures import _pyplot, save_figure
-from mpirecon.loading import load_measurement_for, load_system_matrix
+from mpirecon.viz.figures import _pyplot, save_figure
+from mpirecon.io.loading import load_measurement_for, load_system_matrix
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "buaa-encoding-array"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mdf_io import read_system_matrix
-from mpirecon.figures import _pyplot, save_figure
+from mpirecon.viz.figures import _pyplot, save_figure
 from mpirecon.simulation.scanner import ScannerParams
 from mpirecon.simulation.system_matrix import simulate_calibration
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mpirecon import DEFAULT_SNR_THRESHOLD, load_reconstructor
-from mpirecon.loading import load_system_matrix
+from mpirecon.io.loading import load_system_matrix
 from mpirecon.metrics import psnr
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.scanner import ScannerParams

@@ -27,11 +27,11 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon import ENTRY_POINT_GROUP, Reconstructor, ReconstructorConfig, list_reconstructors, load_reconstructor
 from mpirecon.metrics import psnr
-from mpirecon.operator import RealOperator
+from mpirecon.physics.operator import RealOperator
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.scanner import ScannerParams
 from mpirecon.simulation.system_matrix import simulate_calibration
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 
 
 class LandweberConfig(ReconstructorConfig):

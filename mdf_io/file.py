@@ -173,13 +173,6 @@ class MDFFile:
         """``rows`` (checked to be present), or the held rows restricted to channels/frequencies."""
         return _rows.wanted_rows(self, rows, channels, frequency_indices)
 
-    # -- reconstruction ---------------------------------------------------------------------
-    @_guarded
-    def read_reconstruction(self):
-        """The ``/reconstruction`` group as :class:`~mdf_io.containers.Reconstruction`."""
-        from .reconstruction import reconstruction_of
-        return reconstruction_of(self)
-
 
 @contextlib.contextmanager
 def opened(source) -> Iterator[MDFFile]:

@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import reading
 from .file import MDFFile
+from .reconstruction import read_reconstruction
 
 
 def describe(path) -> str:
@@ -16,7 +17,7 @@ def describe(path) -> str:
                  f"version:     {h.general.version}   uuid: {h.general.uuid}",
                  f"experiment:  {h.experiment.name!r} (simulation: {h.experiment.is_simulation})"]
         if kind == "reconstruction":
-            rec = mdf.read_reconstruction()
+            rec = read_reconstruction(mdf)
             lines += [f"method:      {rec.method or '-'}",
                       f"grid:        {tuple(rec.grid)} voxels (x, y, z)",
                       f"FOV:         {_mm(rec.fov)} mm, centre {_mm(rec.center)} mm",

@@ -4,13 +4,13 @@ Data flow: :mod:`mdf_io` (files) -> :mod:`mpirecon` (selection, interface, simul
 reconstruction plugins (:mod:`baselines`, :mod:`baselines.learned`, :mod:`mpirecon_dernet`); shared
 infrastructure of learned methods in :mod:`mpirecon.learning` (imports torch; `import mpirecon` does not).
 """
-from ._version import __version__
-from .errors import UsageError, WeightsError
-from .loading import load_measurement_for, load_system_matrix
-from .reconstructor import (Capabilities, ReconstructionResult, Reconstructor, ReconstructorConfig,
+from mpirecon._version import __version__
+from mpirecon.errors import UsageError, WeightsError
+from mpirecon.io.loading import load_measurement_for, load_system_matrix
+from mpirecon.reconstructor import (Capabilities, ReconstructionResult, Reconstructor, ReconstructorConfig,
                             ReconstructorError)
-from .registry import ENTRY_POINT_GROUP, list_reconstructors, load_reconstructor
-from .selection import (DEFAULT_SNR_THRESHOLD, SelectionCriteria, apply_selection,
+from mpirecon.registry import ENTRY_POINT_GROUP, list_reconstructors, load_reconstructor
+from mpirecon.preprocess.selection import (DEFAULT_SNR_THRESHOLD, SelectionCriteria, apply_selection,
                         select_frequencies, selected_system_matrix)
 
 __all__ = [

@@ -5,6 +5,7 @@ cache folder pointed elsewhere with ``$MPIRECON_CACHE`` never loses other files.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -12,10 +13,17 @@ from typing import Optional
 CACHE_PATTERNS = ("dernet-demo-*.pt", "dernet-demo-*.pt.ckpt", ".dernet-demo-*.tmp")
 
 
+def default_cache_dir() -> Path:
+    """User cache folder: $MPIRECON_CACHE, else $XDG_CACHE_HOME/mpirecon, else ~/.cache/mpirecon."""
+    if os.environ.get("MPIRECON_CACHE"):
+        return Path(os.environ["MPIRECON_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "mpirecon"
+
+
 def cache_dir(folder=None) -> Path:
-    """``folder``, else the default (:func:`mpirecon.demo.default_cache_dir`: $MPIRECON_CACHE,
+    """``folder``, else the default (:func:`default_cache_dir`: $MPIRECON_CACHE,
     $XDG_CACHE_HOME/mpirecon or ~/.cache/mpirecon)."""
-    from .demo import default_cache_dir
     return Path(folder) if folder else default_cache_dir()
 
 

@@ -8,29 +8,21 @@ matrix fingerprint), so a second run skips training.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .loading import load_measurement_for, load_system_matrix
-from .outputs import check_output_dir, writing
-from .progress import Progress
-from .registry import get_reconstructor_class, list_reconstructors
-from .selection import DEFAULT_SNR_THRESHOLD
+from mpirecon import metrics
+from mpirecon.cache import default_cache_dir
+from mpirecon.io.loading import load_measurement_for, load_system_matrix
+from mpirecon.io.outputs import check_output_dir, writing
+from mpirecon.progress import Progress
+from mpirecon.registry import get_reconstructor_class, list_reconstructors
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD
 
 #: a short training run: a few minutes on 2 CPU cores (the full recipe is `mpirecon train`)
 DEMO_TRAINING = dict(samples=12000, val_samples=1000, epochs=8, batch_size=128, max_minutes=6.0)
 DEMO_SNR_DB = 30.0
-
-
-def default_cache_dir() -> Path:
-    """User cache folder: $MPIRECON_CACHE, else $XDG_CACHE_HOME/mpirecon, else ~/.cache/mpirecon."""
-    if os.environ.get("MPIRECON_CACHE"):
-        return Path(os.environ["MPIRECON_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "mpirecon"
 
 
 def _demo_weights(sm, folder: Path, retrain: bool, log: Progress, progress: bool) -> dict:
@@ -61,7 +53,7 @@ def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, p
     """Run the demo into ``output`` (a new or empty folder unless ``overwrite``); returns the
     folder. Its files appear together at the end, or none does. Methods whose needs are unmet
     (weights nobody trained) are skipped."""
-    from .simulation import phantoms
+    from mpirecon.simulation import phantoms
 
     out = check_output_dir(output, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,10 +67,10 @@ def run_demo(output="mpirecon-demo", *, cache_dir=None, retrain: bool = False, p
 
 def _demo_into(tmp: dict, names: list[str], cache_dir, retrain: bool, progress: bool) -> None:
     """The demo, writing each file to its temporary path ``tmp[name]`` (published by the caller)."""
-    from .figures import comparison_grid
-    from .simulation import phantoms
-    from .simulation.measurement import simulate_spectra, write_time_domain_measurement
-    from .simulation.system_matrix import simulate_calibration
+    from mpirecon.viz.figures import comparison_grid
+    from mpirecon.simulation import phantoms
+    from mpirecon.simulation.measurement import simulate_spectra, write_time_domain_measurement
+    from mpirecon.simulation.system_matrix import simulate_calibration
 
     log = Progress(1, enabled=progress)
     sim = simulate_calibration()

@@ -19,14 +19,14 @@ import resource
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import ReconstructorError
+from mpirecon.errors import ReconstructorError
 
 #: share of the memory still available that a run may plan to use (the rest: Python, BLAS
 #: workspaces, the page cache of the file being read, estimates' error)
 BUDGET_FRACTION = 0.7
 #: working precisions tried in order when the user did not choose one
 PRECISIONS = ("float64", "float32")
-#: strategies that approximate the operator (:mod:`mpirecon.compression`): float64 buys them nothing but
+#: strategies that approximate the operator (:mod:`mpirecon.physics.compression`): float64 buys them nothing but
 #: twice the memory traffic, so float32 is tried first
 APPROXIMATE_STRATEGIES = ("compressed",)
 _UNITS = {"": 1, "b": 1, "k": 2 ** 10, "m": 2 ** 20, "g": 2 ** 30, "t": 2 ** 40}
@@ -199,8 +199,8 @@ def gram_bytes(rows: int) -> int:
 
 
 def gram_block_bytes(voxels: int) -> int:
-    """The two float64 row blocks alive while a Gram is computed (:func:`mpirecon.linalg.row_gram`)."""
-    from .linalg import GRAM_BLOCK_ROWS
+    """The two float64 row blocks alive while a Gram is computed (:func:`mpirecon.physics.linalg.row_gram`)."""
+    from mpirecon.physics.linalg import GRAM_BLOCK_ROWS
     return 2 * GRAM_BLOCK_ROWS * voxels * 8
 
 
@@ -213,8 +213,8 @@ def dense_normal_bytes(rows: int, voxels: int, precision: str) -> dict:
 
 
 def stacked_operator_bytes(rows: int, voxels: int, precision: str) -> int:
-    """The stacked real operator (2R, P) when it is built (:mod:`mpirecon.operator`)."""
-    from .operator import stacks_operator
+    """The stacked real operator (2R, P) when it is built (:mod:`mpirecon.physics.operator`)."""
+    from mpirecon.physics.operator import stacks_operator
     return 2 * rows * voxels * real_size(precision) if stacks_operator(rows, voxels, precision) else 0
 
 

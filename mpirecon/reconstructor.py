@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mdf_io import GeneralInfo, Geometry, Measurement, Reconstruction, SystemMatrix
 
-from .errors import ReconstructorError
-from .noise import NoiseEstimate, estimate_noise
+from mpirecon.errors import ReconstructorError
+from mpirecon.preprocess.noise import NoiseEstimate, estimate_noise
 
 
 class ReconstructorConfig(BaseModel):
@@ -135,8 +135,8 @@ class Reconstructor(ABC):
 
     Subclasses set ``name``, ``description``, ``Config``, ``capabilities`` and implement
     :meth:`_setup` (once per system matrix) and :meth:`_solve` (per batch of frames).
-    During :meth:`_solve`, ``self.noise`` holds the frames' :class:`~mpirecon.noise.NoiseEstimate`
-    (or None) and ``self.operator`` the shared :class:`~mpirecon.operator.SystemOperator`;
+    During :meth:`_solve`, ``self.noise`` holds the frames' :class:`~mpirecon.preprocess.noise.NoiseEstimate`
+    (or None) and ``self.operator`` the shared :class:`~mpirecon.physics.operator.SystemOperator`;
     what :meth:`_solve` puts in ``self.solve_info`` (a dict, emptied before each solve) becomes
     the result's ``extra``.
     A trainable method sets ``capabilities.trainable``, ``TrainSettings`` and implements :meth:`train`.
@@ -199,7 +199,7 @@ class Reconstructor(ABC):
         R=``rows`` complex rows, P=``voxels`` and F=``frames`` frames at once, known before the matrix
         is read. Default: the matrix, the frames and a stacked real operator (2R, P); methods whose
         set-up holds more (or less) override it."""
-        from .memory import MemoryEstimate, common_parts, real_size
+        from mpirecon.memory import MemoryEstimate, common_parts, real_size
         precision = getattr(config, "dtype", "float64")
         parts = common_parts(rows, voxels, frames, precision)
         parts["operator"] = 2 * rows * voxels * real_size(precision)
@@ -241,9 +241,9 @@ class Reconstructor(ABC):
 
     @property
     def operator(self):
-        """The shared :class:`~mpirecon.operator.SystemOperator` of the bound matrix for this
+        """The shared :class:`~mpirecon.physics.operator.SystemOperator` of the bound matrix for this
         method's dtype and device (built on first use, cached with the matrix)."""
-        from .operator import operator_for
+        from mpirecon.physics.operator import operator_for
         if self.system_matrix is None:
             raise ReconstructorError(f"{self.name}: no system matrix bound")
         return operator_for(self.system_matrix, self.config.dtype, self.config.device)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Optional
 
-from .reconstructor import Reconstructor, ReconstructorError
+from mpirecon.reconstructor import Reconstructor, ReconstructorError
 
 ENTRY_POINT_GROUP = "mpirecon.reconstructors"
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mpirecon.errors import ReconstructorError
-from mpirecon.operator import matrix_scale, tikhonov_inverse
+from mpirecon.physics.operator import matrix_scale, tikhonov_inverse
 
 #: Tikhonov λ per image channel of eq. (5), relative to ||A||_F^2 / N (as the pinv baseline)
 DEFAULT_LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0)

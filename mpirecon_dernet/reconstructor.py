@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
-from mpirecon.operator import operator_for
+from mpirecon.physics.operator import operator_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .model import DERnet, DERnetHyperParams, fuse_for_inference, predict

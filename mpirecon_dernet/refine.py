@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpirecon.admm import admm
-from mpirecon.priors import GRADIENT, NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
+from mpirecon.optim.admm import admm
+from mpirecon.optim.priors import GRADIENT, NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
 
 
 def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_error: float) -> np.ndarray:
@@ -47,10 +47,10 @@ def refine(op, spectra: np.ndarray, x0: np.ndarray, *, mu, iterations: int, tv=0
     """Refine images ``x0`` (F, P) towards the data ``spectra`` (F, R complex); returns (F, P).
 
     Args:
-        op: the :class:`~mpirecon.operator.SystemOperator` (numpy backend) of the bound matrix.
+        op: the :class:`~mpirecon.physics.operator.SystemOperator` (numpy backend) of the bound matrix.
         mu: weight of the pull towards x0, a scalar or one per frame (F,) (e.g. from
             :func:`noise_adaptive_mu`); tv: weight of an optional TV term, a scalar or one per
-            frame (F,) (e.g. ADMM-TV's automatic μ, :func:`mpirecon.autoreg.admm_mu`); rho: ADMM penalty.
+            frame (F,) (e.g. ADMM-TV's automatic μ, :func:`mpirecon.optim.autoreg.admm_mu`); rho: ADMM penalty.
         iterations: ADMM iterations (0 returns x0, projected if ``nonneg``).
 
     ADMM starts from the exact unconstrained minimiser (:func:`unconstrained_refinement`), projected

@@ -4,7 +4,7 @@
 * ``{"kind": "proximal", ...}`` (also ``true`` or ``"proximal"``; the default): a few ADMM
   iterations of ``½||Ax - b||² + μ/2 ||x - x_net||² + τ TV(x)``, x >= 0 (:mod:`.refine`);
 * ``{"kind": "pnp", ...}`` (also ``"pnp"``): the core's plug-and-play ADMM
-  (:func:`mpirecon.pnp.pnp_admm`) warm-started at the network image with a denoiser as the prior.
+  (:func:`mpirecon.optim.pnp.pnp_admm`) warm-started at the network image with a denoiser as the prior.
 
 Each kind carries only its own parameters, so none is inert.
 """
@@ -15,9 +15,9 @@ from typing import Annotated, Literal, Optional, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mpirecon.autoreg import admm_mu, is_auto
-from mpirecon.noise import CALIBRATION_SNR
-from mpirecon.pnp import PnPIteration, pnp_admm, prepare_pnp
+from mpirecon.optim.autoreg import admm_mu, is_auto
+from mpirecon.preprocess.noise import CALIBRATION_SNR
+from mpirecon.optim.pnp import PnPIteration, pnp_admm, prepare_pnp
 
 from .refine import noise_adaptive_mu, prepare, refine
 
@@ -42,11 +42,11 @@ class ProximalRefinement(BaseModel):
     iterations: int = Field(100, ge=0, le=10000, description="ADMM iterations (from the exact unconstrained refinement)")
     tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
         "auto", description="weight of a TV term (units of ADMM-TV's mu; 0: none), or 'auto': ADMM-TV's automatic "
-        "mu per frame (mpirecon.autoreg.admm_mu, from the noise estimate)")
+        "mu per frame (mpirecon.optim.autoreg.admm_mu, from the noise estimate)")
 
 
 class PnPRefinement(PnPIteration):
-    """Plug-and-play ADMM from the network image (:func:`mpirecon.pnp.pnp_admm` with ``init``); the
+    """Plug-and-play ADMM from the network image (:func:`mpirecon.optim.pnp.pnp_admm` with ``init``); the
     denoiser is told the final noise level from the first iteration."""
 
     kind: Literal["pnp"] = "pnp"

@@ -29,7 +29,7 @@ from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.errors import ReconstructorError
-from mpirecon.provenance import versions
+from mpirecon.io.provenance import versions
 
 from .initialisation import tikhonov_start
 from .model import DERnet, DERnetHyperParams, predict

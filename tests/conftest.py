@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from mpirecon.selection import selected_system_matrix
+from mpirecon.preprocess.selection import selected_system_matrix
 from mpirecon.simulation.scanner import ScannerParams
 from mpirecon.simulation.system_matrix import simulate_calibration
 

@@ -34,7 +34,7 @@ def test_3d_run_writes_qxpxs_images_and_a_sliced_picture(files3d, tmp_path):
 
 
 def test_slice_of_a_3d_calibration(files3d, tmp_path, capsys):
-    from mpirecon.loading import load_system_matrix
+    from mpirecon.io.loading import load_system_matrix
 
     full = load_system_matrix(files3d / "sm.mdf")
     sl = load_system_matrix(files3d / "sm.mdf", slice="z=1")

@@ -10,10 +10,10 @@ from baselines.learned.admm_net_model import ADMMNet, ADMMNetHyperParams
 from mpirecon.learning.unrolled import Factors
 from baselines.learned.admm_net_training import ADMMNetTrainConfig, train_admm_net
 from mpirecon import ReconstructorError, load_reconstructor
-from mpirecon.admm import admm
+from mpirecon.optim.admm import admm
 from mpirecon.cli.main import main
-from mpirecon.operator import operator_for
-from mpirecon.priors import L1, NonNegative
+from mpirecon.physics.operator import operator_for
+from mpirecon.optim.priors import L1, NonNegative
 
 TINY = dict(samples=128, val_samples=32, epochs=2, batch_size=32, stages=3, channels=4, max_minutes=None)
 

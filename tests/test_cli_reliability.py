@@ -16,7 +16,7 @@ from mdf_io import MDFError, MDFWriteError, read_reconstruction
 
 from mdf_cases import sha256
 from mpirecon.cli.main import main
-from mpirecon.outputs import check_outputs, writing
+from mpirecon.io.outputs import check_outputs, writing
 
 
 RUN = ["run", "meas.mdf", "--sm", "cal.mdf", "--method", "pinv", "--snr-threshold", "0"]
@@ -70,12 +70,12 @@ def test_run_hard_link_to_an_input_is_refused(tiny_files, capsys):
 
 
 def test_png_that_cannot_be_written_leaves_no_output(tiny_files, capsys, monkeypatch):
-    import mpirecon.figures
+    import mpirecon.viz.figures
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer\nexploded")
 
-    monkeypatch.setattr(mpirecon.figures, "image_png", broken)
+    monkeypatch.setattr(mpirecon.viz.figures, "image_png", broken)
     before = listing(tiny_files)
     assert main(RUN + ["-o", "r.mdf", "--png", "r.png"]) == 1
     assert "internal error" in one_error(capsys, "renderer exploded")
@@ -128,7 +128,7 @@ def test_frames_out_of_range(tiny_files, capsys, frames):
 
 SLOW = textwrap.dedent("""
     import sys, time
-    import mdf_io.writer, mpirecon.figures
+    import mdf_io.writer, mpirecon.viz.figures
     stage = sys.argv[1]
     def slow(original):
         def wrapper(*args, **kwargs):
@@ -140,7 +140,7 @@ SLOW = textwrap.dedent("""
             return result
         return wrapper
     mdf_io.writer.schema.write_header = slow(mdf_io.writer.schema.write_header)
-    mpirecon.figures.save_figure = slow(mpirecon.figures.save_figure)
+    mpirecon.viz.figures.save_figure = slow(mpirecon.viz.figures.save_figure)
     from mpirecon.cli.main import main
     sys.exit(main(sys.argv[2:]))
 """)
@@ -236,7 +236,7 @@ def test_demo_that_fails_half_way_publishes_nothing(tmp_path, monkeypatch, capsy
 def test_save_weights_and_figures_refuse_existing_and_leave_no_temporary(tmp_path):
     import torch
 
-    from mpirecon.figures import _pyplot, save_figure
+    from mpirecon.viz.figures import _pyplot, save_figure
     from mpirecon.learning.weights import WeightsError, load_weights, save_weights
 
     w = tmp_path / "w.pt"

@@ -1,10 +1,10 @@
-"""deepinv bridge (mpirecon.deepinv_physics): runs where the optional extra mpirecon[deepinv] works."""
+"""deepinv bridge (mpirecon.physics.deepinv_physics): runs where the optional extra mpirecon[deepinv] works."""
 import sys
 
 import numpy as np
 import pytest
 
-from mpirecon.deepinv_physics import MPIPhysics, _physics_class
+from mpirecon.physics.deepinv_physics import MPIPhysics, _physics_class
 from mpirecon.reconstructor import ReconstructorError
 
 

@@ -5,7 +5,7 @@ import torch
 
 from baselines.learned.deq_mpi_model import DEQMPI, DEQHyperParams
 from mpirecon.learning.unrolled import Factors
-from mpirecon.operator import operator_for
+from mpirecon.physics.operator import operator_for
 from mpirecon.registry import get_reconstructor_class, load_reconstructor
 
 

@@ -5,7 +5,7 @@ import pytest
 import mdf_io
 from mdf_io import SystemMatrix
 from mpirecon import load_reconstructor
-from mpirecon.bench import BenchConfig, usable_methods
+from mpirecon.bench.runner import BenchConfig, usable_methods
 from mpirecon.simulation.noise import complex_noise, noise_sigma
 from mpirecon.simulation.phantoms import HOLDOUT_FAMILIES, mixture
 
@@ -107,7 +107,7 @@ def test_bench_leaves_dip_out_by_default_and_caps_its_samples(small_sim, tmp_pat
 
     from baselines.learned import dip
     from mdf_io import write_system_matrix
-    from mpirecon.bench import run_bench
+    from mpirecon.bench.runner import run_bench
 
     assert "dip" not in usable_methods(BenchConfig()) and "kaczmarz" in usable_methods(BenchConfig())
     assert usable_methods(BenchConfig(methods=["dip"])) == ["dip"]
@@ -158,7 +158,7 @@ def test_tv_term_gives_flatter_images_and_keeps_the_stop(small_sm, problem):
 
 
 def test_automatic_tv_follows_each_frames_noise_and_equals_admm_tvs_rule(small_sm, problem):
-    """tv='auto' gives every frame ADMM-TV's automatic μ (mpirecon.autoreg.admm_mu): a noisier frame a
+    """tv='auto' gives every frame ADMM-TV's automatic μ (mpirecon.optim.autoreg.admm_mu): a noisier frame a
     larger weight, a frame's weight independent of its batch, and the fit equals the fixed-tv fit with
     that frame's weight."""
     b, sigma = problem

@@ -5,12 +5,12 @@ import scipy.fft
 
 from mdf_io import SystemMatrix
 from mpirecon import load_reconstructor
-from mpirecon import operator as operator_module
-from mpirecon.admm import DenseXUpdate
-from mpirecon.linalg import dct_images, dct_matrix, laplacian_eigenvalues
-from mpirecon.operator import matrix_scale, operator_for
-from mpirecon.priors import gradient_operator
-from mpirecon.xupdate import WoodburyXUpdate
+from mpirecon.physics import operator as operator_module
+from mpirecon.physics.xupdate import DenseXUpdate
+from mpirecon.physics.linalg import dct_images, dct_matrix, laplacian_eigenvalues
+from mpirecon.physics.operator import matrix_scale, operator_for
+from mpirecon.optim.priors import gradient_operator
+from mpirecon.physics.xupdate import WoodburyXUpdate
 
 METHODS = ["pinv", "kaczmarz", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"]
 #: fast settings per method (few iterations keep the tests quick; equality does not need convergence)
@@ -55,7 +55,7 @@ def test_woodbury_x_update_equals_dense(backend, transforms, grid):
 
 
 def test_woodbury_without_the_kept_scaled_rows_is_the_same(small3d, monkeypatch):
-    from mpirecon import xupdate
+    from mpirecon.physics import xupdate
     sm, _ = small3d
     rhs = np.random.default_rng(4).normal(size=(60, 3))
     ref = operator_for(sm).x_update(0.2, ("gradient",), "large")
@@ -164,7 +164,7 @@ def test_normal_apply_by_row_blocks_equals_the_two_products(small3d, monkeypatch
 
 def test_float32_calibration_reading_halves_the_matrix(tmp_path):
     from mdf_io import write_system_matrix
-    from mpirecon.loading import load_system_matrix
+    from mpirecon.io.loading import load_system_matrix
     rng = np.random.default_rng(6)
     m = rng.normal(size=(12, 30)) + 1j * rng.normal(size=(12, 30))
     write_system_matrix(tmp_path / "sm.mdf", SystemMatrix.from_arrays(m, grid=(5, 3, 2)))
@@ -224,7 +224,7 @@ def test_compressed_with_full_rank_equals_large(name, small3d):
 
 
 def test_compressed_operator_keeps_the_dominant_row_space(small3d):
-    from mpirecon.compression import compressed_operator
+    from mpirecon.physics.compression import compressed_operator
     sm, b = small3d
     op = operator_for(sm)
     c = compressed_operator(op, rank=10)
@@ -251,7 +251,7 @@ def test_auto_compresses_only_when_the_stacked_operator_is_too_large(small3d, mo
 
 
 def test_row_energies_in_blocks_equal_one_pass(small3d, monkeypatch):
-    from mpirecon import linalg
+    from mpirecon.physics import linalg
     sm, _ = small3d
     one = linalg.row_energies(sm.matrix)
     monkeypatch.setattr(linalg, "ENERGY_ONE_PASS_BYTES", 0)

@@ -1,10 +1,11 @@
-"""The noise estimate follows frame averaging: σ of a mean of n frames is the single frame's σ / sqrt(n)."""
+"""The noise estimate follows the preprocessing: σ of a mean of n frames is the single frame's σ / sqrt(n), background
+subtraction adds the background mean's noise, row weighting scales each row's σ by its weight."""
 import numpy as np
 import pytest
 
 from mpirecon import load_measurement_for, load_system_matrix
 from mpirecon.cli.main import main
-from mpirecon.noise import estimate_noise
+from mpirecon.preprocess.noise import estimate_noise
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +34,30 @@ def test_noise_of_averaged_frames(many, n):
         empirical = np.sqrt(np.mean(np.abs(d - d.mean(axis=0)) ** 2, axis=0) * d.shape[0] / (d.shape[0] - 1))
         ratio = np.median(empirical / (sigma1 / np.sqrt(1 + 1 / 20) / np.sqrt(n)))
         assert abs(ratio - 1) < 0.1, ratio
+
+
+@pytest.mark.parametrize("mode", ["rownorm", "whiten"])
+def test_noise_follows_row_weighting(many, mode):
+    """Row weighting scales matrix rows, data and background frames alike: each row's σ by its weight."""
+    from mpirecon.preprocess.weighting import row_weights, weight_measurement, weight_system_matrix
+    sm_path, path = many
+    sm = load_system_matrix(sm_path)
+    meas = load_measurement_for(path, sm, average_blocks=4)
+    w = row_weights(sm, mode)
+    weighted_sm = weight_system_matrix(sm, w, mode)
+    weighted = weight_measurement(meas, sm, weighted_sm, w)
+    sigma, sigma_w = estimate_noise(meas, sm).sigma, estimate_noise(weighted, weighted_sm).sigma
+    np.testing.assert_allclose(sigma_w, sigma * w[sm.rows.positions_of(weighted_sm.rows)], rtol=1e-10)
+    assert weighted.frames_averaged == 4  # the averaging's σ / sqrt(n) is kept
+
+
+def test_plan_records_the_noise_of_the_average(many):
+    """Through the plan (blocks, averaging): the recorded σ is the averaged one."""
+    from mpirecon.plan import ReconstructionPlan
+    sm_path, path = many
+    base = ReconstructionPlan(inputs={"measurement": str(path), "calibration": str(sm_path)},
+                              method={"name": "pinv"}, frames={"block_size": 7})
+    single = base.run().reconstruction.parameters["noise"]["sigma_rms"]
+    averaged = base.with_changes(frames={"average": True}).run().reconstruction.parameters["noise"]["sigma_rms"]
+    expected = single / np.sqrt(1 + 1 / 20) * np.sqrt(1 / 100 + 1 / 20)
+    assert averaged == pytest.approx(expected, rel=1e-9)

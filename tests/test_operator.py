@@ -4,10 +4,11 @@ import pytest
 
 from mdf_io import Measurement, SystemMatrix
 from mpirecon import ReconstructorError, load_reconstructor
-from mpirecon.admm import DenseXUpdate, admm
-from mpirecon.noise import NoiseEstimate, estimate_noise, from_background
-from mpirecon.operator import operator_for
-from mpirecon.priors import L1, NonNegative, TotalVariation, gradient_operator
+from mpirecon.optim.admm import admm
+from mpirecon.physics.xupdate import DenseXUpdate
+from mpirecon.preprocess.noise import NoiseEstimate, estimate_noise, from_background
+from mpirecon.physics.operator import operator_for
+from mpirecon.optim.priors import L1, NonNegative, TotalVariation, gradient_operator
 from mpirecon.reconstructor import check_device
 
 

@@ -95,7 +95,7 @@ def test_augmented_pairs_are_deterministic_and_differ_from_the_exact_matrix(smal
 def test_bench_physics_shift_protocol_reports_the_openmpi_families(small_sim, tmp_path):
     import json
 
-    from mpirecon.bench import BenchConfig, run_bench
+    from mpirecon.bench.runner import BenchConfig, run_bench
 
     sm_path = tmp_path / "sm.mdf"
     small_sim.write(sm_path)  # with /_simulation: the physics model the protocol shifts

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from mpirecon import load_reconstructor
-from mpirecon.operator import operator_for
+from mpirecon.physics.operator import operator_for
 from mpirecon.reconstructor import ReconstructorError
-from mpirecon.pnp import PnPSettings, noise_schedule, pnp_admm
+from mpirecon.optim.pnp import PnPSettings, noise_schedule, pnp_admm
 from mpirecon_dernet.refine import objective, refine
 
 
@@ -113,7 +113,7 @@ def test_unconstrained_refinement_solves_the_normal_equations(case):
 
 
 def test_dernet_refine_tv_auto_uses_admm_tv_mu_per_frame(small_sm, tiny_dernet):
-    from mpirecon.autoreg import admm_mu
+    from mpirecon.optim.autoreg import admm_mu
     path = tiny_dernet
     rng = np.random.default_rng(1)
     b = rng.random((3, small_sm.num_voxels)) @ small_sm.matrix.T

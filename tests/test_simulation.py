@@ -1,7 +1,7 @@
 import numpy as np
 
 from mpirecon import load_reconstructor
-from mpirecon.selection import select_frequencies, selected_system_matrix
+from mpirecon.preprocess.selection import select_frequencies, selected_system_matrix
 from mpirecon.simulation import phantoms
 from mpirecon.simulation.datasets import SignalRecipe, generate_signals
 from mpirecon.simulation.measurement import simulate_spectra

@@ -3,8 +3,8 @@ import pytest
 
 from mdf_io import SystemMatrix
 from mpirecon import ReconstructorError, list_reconstructors, load_reconstructor
-from mpirecon.operator import matrix_scale
-from mpirecon.priors import total_variation
+from mpirecon.physics.operator import matrix_scale
+from mpirecon.optim.priors import total_variation
 from mpirecon.registry import ENTRY_POINT_GROUP
 
 

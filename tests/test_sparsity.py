@@ -7,7 +7,7 @@ import mdf_io
 from mdf_io import MDFFormatError, MDFNotSupportedError
 from mdf_io.sparsity import TRANSFORMS, compress_rows, expand_rows
 from mpirecon.cli.main import main
-from mpirecon.loading import load_system_matrix
+from mpirecon.io.loading import load_system_matrix
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 import mdf_io
 from mpirecon.cli.main import main
-from mpirecon.frames import FrameSelectionError, parse_frames
+from mpirecon.io.frames import FrameSelectionError, parse_frames
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_run_frames_average_blocks_background_frames(at, capsys):
         err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
         assert len(err) == 1 and err[0].startswith("mpirecon: error: meas.mdf"), err
     assert not os.path.exists("bad.mdf")
-    from mpirecon.loading import load_measurement_for, load_system_matrix
+    from mpirecon.io.loading import load_measurement_for, load_system_matrix
     sm = load_system_matrix("sm.mdf")
     assert load_measurement_for("meas.mdf", sm, frames="1:3").data.shape[0] == 2
     assert load_measurement_for("meas.mdf", sm, frames=[0, -1]).frame_indices.tolist() == [0, 5]
@@ -75,7 +75,7 @@ def test_provenance_own_uuid_inputs_and_info(at, capsys):
     sm_uuid = mdf_io.MDFFile("sm.mdf").header.general.uuid
     rec_file = mdf_io.MDFFile("prov.mdf")
     assert rec_file.header.general.uuid not in (meas_uuid, sm_uuid)
-    inputs = rec_file.read_reconstruction().parameters["inputs"]
+    inputs = mdf_io.read_reconstruction(rec_file).parameters["inputs"]
     assert inputs["measurement"] == {"path": "meas.mdf", "uuid": meas_uuid}
     assert inputs["system_matrix"] == {"path": "sm.mdf", "uuid": sm_uuid}
     # timing: set-up and per-frame solve reported separately
@@ -116,7 +116,7 @@ def test_export_png_gif_nifti_mp4(at, capsys):
 
 
 def test_export_3d_titles_and_times():
-    from mpirecon.export import draw_frame, frame_labels, nifti_affine, nifti_data
+    from mpirecon.viz.export import draw_frame, frame_labels, nifti_affine, nifti_data
 
     images = np.zeros((2, 3, 4, 5))
     images[1, 2, 1, 3] = 1.0
@@ -194,7 +194,7 @@ def test_transfer_function_read_written_and_applied(at, capsys):
 
     import h5py
 
-    from mpirecon.transfer import correct_measurement
+    from mpirecon.preprocess.transfer import correct_measurement
 
     sm = mdf_io.read_system_matrix("sm.mdf")
     raw = mdf_io.read_measurement("meas.mdf", subtract_background=False)
@@ -232,9 +232,9 @@ def test_transfer_function_read_written_and_applied(at, capsys):
 
 
 def test_num_used_freqs_and_row_weighting(at):
-    from mpirecon.loading import load_system_matrix
+    from mpirecon.io.loading import load_system_matrix
     from mpirecon.simulation.phantoms import named_phantom
-    from mpirecon.weighting import row_weights, weight_measurement, weight_system_matrix
+    from mpirecon.preprocess.weighting import row_weights, weight_measurement, weight_system_matrix
 
     full = load_system_matrix("sm.mdf")
     assert main(["run", "meas.mdf", "--sm", "sm.mdf", "--method", "pinv", "--average", "--num-used-freqs", "100",
@@ -279,8 +279,8 @@ def test_auto_regularisation_end_to_end(at, method, params):
 
 
 def test_auto_lambda_rules(small_sm, monkeypatch):
-    from mpirecon import autoreg
-    from mpirecon.operator import operator_for
+    from mpirecon.optim import autoreg
+    from mpirecon.physics.operator import operator_for
     from mpirecon.simulation.noise import complex_noise
 
     op = operator_for(small_sm)
@@ -292,7 +292,7 @@ def test_auto_lambda_rules(small_sm, monkeypatch):
     for sigma in (1e-3, 1e-2):
         level = sigma * np.abs(clean).max()
         b = op.data(clean + complex_noise(clean.shape, level, rng))
-        from mpirecon.noise import NoiseEstimate
+        from mpirecon.preprocess.noise import NoiseEstimate
         noise = NoiseEstimate(np.full(small_sm.num_rows, level), "given")
         lams[sigma] = autoreg.tikhonov_lambdas(op, b, noise)
         assert np.all(lams[sigma] >= autoreg.gcv_lambdas(u, s, b)[0])  # never below GCV
@@ -303,7 +303,7 @@ def test_auto_lambda_rules(small_sm, monkeypatch):
     assert np.all(lams[1e-2] > lams[1e-3])  # more noise, more regularisation
     assert np.all(rhos[1e-2] >= rhos[1e-3])
     # the large-P path (spectrum from the 2R x 2R row Gram) agrees with the SVD
-    import mpirecon.operator as operator_module
+    import mpirecon.physics.operator as operator_module
     monkeypatch.setattr(operator_module, "SVD_MAX_VOXELS", 0)
     ug, sg = operator_module.SystemOperator(small_sm).spectrum()
     np.testing.assert_allclose(sg[:20], s[:20], rtol=1e-8)

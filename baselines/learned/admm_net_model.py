@@ -1,6 +1,6 @@
 """ADMM-Net (Yang et al. 2018, Generic-ADMM-Net) for MPI: K unrolled stages of scaled ADMM.
 
-Problem, on the scaled stacked operator A (2R x P, :mod:`mpirecon.operator`) and per-frame scaled
+Problem, on the scaled stacked operator A (2R x P, :mod:`mpirecon.physics.operator`) and per-frame scaled
 data b (a frame is divided by ``max|Aᵀb|``, so the network sees the same range for any intensity)::
 
     min_x ½||A x - b||² + g(x),   g learned
@@ -16,7 +16,7 @@ are the core's (:mod:`mpirecon.learning.unrolled`, shared with DEQ-MPI).
 The learned parameters are log ρ_k, η_k and each stage's CNN (or one CNN shared by all stages).
 Each CNN's last layer starts at zero, so an untrained ADMM-Net is K iterations of
 non-negative least-squares ADMM; with ``prox`` replaced by a term's proximal map it is exactly
-:func:`mpirecon.admm.admm` with that term (tested).
+:func:`mpirecon.optim.admm.admm` with that term (tested).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mpirecon.learning.data import DenoisingPairs
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.errors import ReconstructorError
-from mpirecon.provenance import versions
+from mpirecon.io.provenance import versions
 from mpirecon.simulation.phantoms import TRAINING_FAMILIES
 
 from mpirecon.models.denoiser import KIND, PUBLISHED_NOISE_STD, RDNDenoiser

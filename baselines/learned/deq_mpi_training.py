@@ -24,7 +24,7 @@ from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.learning.unrolled import factors_for
-from mpirecon.provenance import versions
+from mpirecon.io.provenance import versions
 
 from .deq_mpi_model import DEQMPI, DEQHyperParams, predict
 

@@ -6,13 +6,13 @@ to the frame's data (the DERnet paper's set-up: lr 1e-3, 4000 iterations)::
 
     min_θ ||A f_θ(z) - b / s||²,    image = s · f_θ(z) >= 0 (softplus head)
 
-with the shared scaled stacked operator A (2R x P) and data b (see :mod:`mpirecon.operator`),
+with the shared scaled stacked operator A (2R x P) and data b (see :mod:`mpirecon.physics.operator`),
 divided by the frame's scale ``s = max|Aᵀb|`` so one learning rate fits any signal level. The
 network's structure is the only prior; fitting too long fits the noise, so a frame stops by the
 discrepancy principle as soon as ``||A x - b/s||² <= τ² m / s²``, where m is the expected misfit
 of the stacked scaled data: by default the larger of the noise energy ``Σ_r σ_r² / a²`` (``a`` the
 operator scale, σ the per-row noise of ``self.noise``) and the misfit generalised
-cross-validation sees (:func:`mpirecon.autoreg.residual_targets`, which also counts the model
+cross-validation sees (:func:`mpirecon.optim.autoreg.residual_targets`, which also counts the model
 error of a noisy calibration; GCV alone without a noise estimate). ``misfit="noise"`` uses the
 noise energy alone; then without a noise estimate every frame runs all iterations (a warning
 says so, and the result's ``extra`` records it).
@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.autoreg import admm_mu, is_auto, residual_targets
-from mpirecon.operator import operator_for
+from mpirecon.optim.autoreg import admm_mu, is_auto, residual_targets
+from mpirecon.physics.operator import operator_for
 from mpirecon.progress import Progress
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
@@ -72,7 +72,7 @@ class DIPConfig(ReconstructorConfig):
     tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
         1e-4, description="weight μ of an isotropic total-variation term added to the fit (DIP-TV: min ½||Ax - b/s||² "
                           "+ μ TV(x), the units of ADMM-TV's mu), or 'auto': ADMM-TV's automatic μ per frame "
-                          "(mpirecon.autoreg.admm_mu, from the noise estimate); 0: plain DIP. 1e-4 vs 0 on the "
+                          "(mpirecon.optim.autoreg.admm_mu, from the noise estimate); 0: plain DIP. 1e-4 vs 0 on the "
                           "realistic validation split (12 phantoms per SNR, depth 2, 4000 iterations): "
                           "18.38/19.62/18.55/20.48 vs 17.45/19.32/18.26/19.79 dB at 20/25/30/35 dB; 3e-4 and 1e-3 "
                           "were worse; 'auto' 18.57/19.68/18.66/20.10")
@@ -106,7 +106,7 @@ class DeepImagePrior(Reconstructor):
         iterations."""
         if self.config.stopping == "none":
             return None
-        if self.config.misfit == "noise+gcv":  # mpirecon.autoreg's rule, as CGNR's iterations=auto
+        if self.config.misfit == "noise+gcv":  # mpirecon.optim.autoreg's rule, as CGNR's iterations=auto
             return self.config.tau ** 2 * residual_targets(self.host, b, self.noise) / scales ** 2
         if self.noise is None:
             warnings.warn(f"{self.name}: no noise estimate (pass noise= or background frames): discrepancy "

@@ -1,8 +1,9 @@
 """PP-MPI (Askin et al. 2022): plug-and-play ADMM with a learned image denoiser as the prior.
 
-The iteration is the core's :func:`mpirecon.pnp.pnp_admm` (shared with DERnet's plug-and-play
+The iteration is the core's :func:`mpirecon.optim.pnp.pnp_admm` (shared with DERnet's plug-and-play
 refinement), run from zero, batched over frames, with the x-update factorisation cached in the
-shared operator (torch backend, on the CPU or a GPU). The denoiser is the core's
+shared operator (torch backend, on the CPU or a GPU). On 3D grids the 2D denoiser works slice
+by slice along the three axes (averaged). The denoiser is the core's
 :mod:`mpirecon.models.denoiser` (default: the shipped noise-aware RDN). ``mpirecon train --method
 ppmpi`` trains a denoiser on the phantom prior for the system matrix's grid (:meth:`PPMPIReconstructor.train`).
 """
@@ -15,15 +16,15 @@ from pydantic import Field
 
 from mdf_io import SystemMatrix
 from mpirecon.models.denoiser import load_denoiser
-from mpirecon.operator import operator_for
-from mpirecon.pnp import PnPSettings, pnp_admm, prepare_pnp
+from mpirecon.physics.operator import operator_for
+from mpirecon.optim.pnp import PnPSettings, pnp_admm, prepare_pnp
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .denoiser_training import DenoiserTrainConfig, train_denoiser
 
 
 class PPMPIConfig(ReconstructorConfig, PnPSettings):
-    """PP-MPI parameters: those of :class:`mpirecon.pnp.PnPSettings`, device and working precision."""
+    """PP-MPI parameters: those of :class:`mpirecon.optim.pnp.PnPSettings`, device and working precision."""
 
     dtype: str = Field("float32", pattern="^(float32|float64)$")
 
@@ -41,7 +42,7 @@ class PPMPIReconstructor(Reconstructor):
     description = ("PP-MPI plug-and-play ADMM with a learned RDN denoiser (default: the shipped noise-aware one; "
                    "weights=published: the PP-MPI authors')")
     Config = PPMPIConfig
-    capabilities = Capabilities(needs_weights=False, supports_gpu=True, trainable=True, supports_3d=False)
+    capabilities = Capabilities(needs_weights=False, supports_gpu=True, trainable=True)
     TrainSettings = DenoiserTrainConfig
 
     def _load_weights(self, weights) -> None:

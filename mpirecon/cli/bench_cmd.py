@@ -1,4 +1,4 @@
-"""``mpirecon bench``: the paper's Tables 2-4 protocol (see :mod:`mpirecon.bench`)."""
+"""``mpirecon bench``: the paper's Tables 2-4 protocol (see :mod:`mpirecon.bench.runner`)."""
 from __future__ import annotations
 
 
@@ -41,11 +41,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from mdf_io.errors import MDFDiskFullError
-    from mpirecon.bench import BenchConfig, run_bench
+    from mpirecon.bench.runner import BenchConfig, run_bench
     from mpirecon.errors import UsageError
     from mpirecon.reconstructor import validated
 
-    from .common import parse_params
+    from mpirecon.cli.common import parse_params
 
     weights = {}
     for item in args.weights:

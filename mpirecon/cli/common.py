@@ -1,11 +1,11 @@
 """Helpers shared by the sub-command modules: KEY=VALUE parsing and output-file checks (the rule
-itself is :mod:`mpirecon.outputs`)."""
+itself is :mod:`mpirecon.io.outputs`)."""
 from __future__ import annotations
 
 import ast
 
-from ..errors import UsageError
-from ..outputs import check_outputs, refuse_inputs
+from mpirecon.errors import UsageError
+from mpirecon.io.outputs import check_outputs, refuse_inputs
 
 
 def parse_params(items, option: str = "--param") -> dict:

@@ -1,7 +1,7 @@
 """``mpirecon export REC.mdf -o OUT``: PNG per frame, GIF/MP4 movie or NIfTI (format from OUT's extension)."""
 from __future__ import annotations
 
-from .common import refuse_input_as_output
+from mpirecon.cli.common import refuse_input_as_output
 
 
 def add_parser(sub) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     """Export ``args.reconstruction`` to ``args.output``."""
     from mdf_io import read_reconstruction
-    from mpirecon.export import export, output_format
+    from mpirecon.viz.export import export, output_format
 
     output_format(args.output)  # refuse an unknown extension before reading
     refuse_input_as_output(args.output, args.reconstruction)

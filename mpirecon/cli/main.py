@@ -11,7 +11,7 @@ and ``run(args)``. Exit codes, each failure reported on ONE line of stderr:
   (``MPIRECON_DEBUG=1`` re-raises it with its traceback);
 * 130 interrupted (SIGINT), 143 terminated (SIGTERM while writing).
 
-Outputs follow :mod:`mpirecon.outputs`: written atomically, all or none, never over an input.
+Outputs follow :mod:`mpirecon.io.outputs`: written atomically, all or none, never over an input.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import importlib
 import os
 import sys
 
-from .._version import __version__
+from mpirecon._version import __version__
 
 #: sub-command modules, in the order ``--help`` lists them
 COMMANDS = ("info", "methods", "run", "rerun", "export", "simulate", "train", "train_denoiser", "bench", "demo", "cache")
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         return 0
     from mdf_io import MDFError
 
-    from ..errors import ReconstructorError, UsageError, WeightsError
+    from mpirecon.errors import ReconstructorError, UsageError, WeightsError
 
     try:
         return args.run(args)
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         print("mpirecon: interrupted", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as exc:  # running out of memory is an expected condition
-        from ..memory import available_hint, check_memory
+        from mpirecon.memory import available_hint, check_memory
         text = check_memory(exc)
         if text is None:
             return internal_error(exc)

@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Read ``args.result``'s plan, point it at ``args.output`` and run it."""
-    from mpirecon.outputs import check_outputs
+    from mpirecon.io.outputs import check_outputs
     from mpirecon.plan import ReconstructionPlan, run_plan
-    from .common import parse_params
+    from mpirecon.cli.common import parse_params
 
     plan = ReconstructionPlan.from_result(args.result).with_changes(
         method={"parameters": parse_params(args.param)},

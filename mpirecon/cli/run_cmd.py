@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import UsageError
-from ..selection import DEFAULT_SNR_THRESHOLD
-from .run_steps import add_input_args, plan_changes
+from mpirecon.errors import UsageError
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD
+from mpirecon.cli.run_steps import add_input_args, plan_changes
 
 
 def add_selection_args(p) -> None:
@@ -76,7 +76,7 @@ def run(args) -> int:
 
     plan = plan_from_args(args)
     if args.save_plan is not None:
-        from mpirecon.outputs import check_outputs
+        from mpirecon.io.outputs import check_outputs
         check_outputs({"--save-plan": args.save_plan}, (plan.inputs.measurement, plan.inputs.calibration, args.plan),
                       overwrite=args.overwrite)
         plan.absolute().save(args.save_plan)

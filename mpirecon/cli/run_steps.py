@@ -44,7 +44,7 @@ def plan_changes(args) -> dict:
     changes = {name: {k: v for k, v in part.items() if v is not None} for name, part in (
         ("inputs", inputs), ("selection", selection), ("frames", frames), ("preprocessing", pre),
         ("method", method), ("output", output))}
-    from .common import parse_params
+    from mpirecon.cli.common import parse_params
     params = parse_params(args.param)
     if args.device:
         params["device"] = args.device

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
-from ..outputs import check_outputs, check_space
-from ..selection import DEFAULT_SNR_THRESHOLD
+from mpirecon.errors import UsageError
+from mpirecon.io.outputs import check_outputs, check_space
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD
 
 
 def add_parser(sub) -> None:

@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..outputs import check_outputs
-from ..selection import DEFAULT_SNR_THRESHOLD
-from .common import parse_params
+from mpirecon.io.outputs import check_outputs
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD
+from mpirecon.cli.common import parse_params
 
 #: (option, type, help) of the shortcuts for ``--set KEY=VALUE`` (KEY = option with '_' for '-')
 SHORTCUTS = (("--samples", int, "training samples"), ("--val-samples", int, "validation samples"),
@@ -84,7 +84,7 @@ def check_training_outputs(output, inputs, *, resume=None, overwrite: bool = Fal
 
 def run(args) -> int:
     """Train ``args.method`` for ``args.sm`` into ``args.output``."""
-    from mpirecon.loading import load_system_matrix
+    from mpirecon.io.loading import load_system_matrix
 
     check_training_outputs(args.output, (args.sm,), resume=args.resume, overwrite=args.overwrite)
     settings = shortcut_settings(args, [o for o, _, _ in SHORTCUTS] + ["--families"])

@@ -2,7 +2,7 @@
 system matrix (the denoiser is fully convolutional)."""
 from __future__ import annotations
 
-from .train_cmd import check_training_outputs, shortcut_settings, train_and_report
+from mpirecon.cli.train_cmd import check_training_outputs, shortcut_settings, train_and_report
 
 
 def add_parser(sub) -> None:

@@ -52,7 +52,7 @@ class TrainedForCalibration:
         """(model, metadata) of ``kind`` weights file ``weights``: ``build(metadata)`` makes the
         model, which then loads the state strictly, and the trained calibration is kept. A file
         whose metadata or state do not fit raises :class:`WeightsError` naming it and ``label``."""
-        from .weights import WeightsError, error_line, load_weights
+        from mpirecon.learning.weights import WeightsError, error_line, load_weights
 
         try:
             state, meta = load_weights(weights, kind)

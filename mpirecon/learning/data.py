@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mpirecon.simulation.datasets import DEFAULT_FAMILIES, SignalRecipe, generate_signals
 from mpirecon.simulation.phantoms import mixture
 
-from .augment import shifted
+from mpirecon.learning.augment import shifted
 
 
 def system_scale(clean: np.ndarray, images: np.ndarray) -> float:

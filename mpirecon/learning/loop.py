@@ -28,12 +28,12 @@ import torch.distributed as dist
 
 from mdf_io.errors import MDFDiskFullError
 from mpirecon.progress import Progress
-from mpirecon.provenance import command_line
+from mpirecon.io.provenance import command_line
 
 #: config fields that steer a run but not what it learns: they may differ on ``resume``
 RUN_CONTROL = frozenset({"device", "max_minutes", "num_threads", "keep_checkpoint"})
 
-from .weights import WeightsError, error_line, load_weights, save_weights
+from mpirecon.learning.weights import WeightsError, error_line, load_weights, save_weights
 
 
 @dataclass
@@ -206,7 +206,7 @@ def check_training_space(net: torch.nn.Module, out_path: Path) -> None:
     """:class:`MDFDiskFullError` before training unless the weights file and the checkpoint (model,
     Adam's two moments and the best model: 4 x the weights) fit the free space, with 1 MB per file
     for the metadata and history."""
-    from ..outputs import check_space
+    from mpirecon.io.outputs import check_space
     weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
     needs = weights + 2 ** 20
     if out_path.exists():  # replaced atomically: the old file stays until the new one is complete

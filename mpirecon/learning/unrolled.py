@@ -1,10 +1,10 @@
 """What model-based networks (ADMM-Net, DEQ-MPI) share: the per-matrix factors of the exact
 x-update, per-frame scaling, and the small convolutional prior.
 
-On the scaled stacked operator A (2R x P, :mod:`mpirecon.operator`) with per-frame scaled data b
+On the scaled stacked operator A (2R x P, :mod:`mpirecon.physics.operator`) with per-frame scaled data b
 (a frame divided by ``max|Aᵀb|``, so a network sees the same range for any intensity), the
 x-update of ADMM ``(AᵀA + ρI)⁻¹ y`` uses the cached eigen-decomposition of AᵀA on its range
-(:meth:`mpirecon.operator.SystemOperator.normal_eig`):
+(:meth:`mpirecon.physics.operator.SystemOperator.normal_eig`):
 ``(AᵀA + ρI)⁻¹ y = y/ρ - V diag(s²/(ρ(s²+ρ))) Vᵀ y``, differentiable in ρ and exact for any P.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Factors:
 
     @classmethod
     def from_operator(cls, op, dtype=torch.float32, device="cpu") -> "Factors":
-        """Factors of a float64 :class:`~mpirecon.operator.SystemOperator` (host arrays)."""
+        """Factors of a float64 :class:`~mpirecon.physics.operator.SystemOperator` (host arrays)."""
         v, s2 = op.normal_eig()
         t = (lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device))
         return cls(A=t(op.host(op.A)), V=t(v), s2=t(s2), scale=float(op.scale))
@@ -49,7 +49,7 @@ def factors_for(system_matrix, dtype: str, device) -> Factors:
     """The :class:`Factors` of a (selected) system matrix in torch ``dtype`` ("float32" or
     "float64") on ``device``, built once and cached with the matrix's float64 operator (every
     model-based network bound to the same matrix shares them)."""
-    from mpirecon.operator import operator_for
+    from mpirecon.physics.operator import operator_for
 
     op = operator_for(system_matrix, "float64")
     return op.memo(("unrolled_factors", dtype, str(device)),

@@ -16,7 +16,7 @@ import torch
 from mdf_io.atomic import atomic_output
 from mdf_io.writer import json_default
 
-from ..errors import WeightsError
+from mpirecon.errors import WeightsError
 
 FORMAT = "mpirecon-weights"
 FORMAT_VERSION = 1

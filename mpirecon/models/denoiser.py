@@ -158,3 +158,28 @@ def denoise(den: LoadedDenoiser, images: torch.Tensor, sigma=None) -> torch.Tens
         x = torch.cat([x, level.expand_as(x)], dim=1)
     out = (den.net(x) * safe)[:, 0]
     return torch.where((scale > 0)[:, None, None], out, torch.zeros_like(out))
+
+
+#: largest noise std (relative to a slice's maximum) told to the denoiser by :func:`denoise_volume`
+SLICE_SIGMA_MAX = 1.0
+
+
+def denoise_volume(den: LoadedDenoiser, volumes: torch.Tensor, sigma=None) -> torch.Tensor:
+    """Denoise (B, Nz, Ny, Nx) volumes with a 2D denoiser, slice by slice along each of the three
+    axes, and average the three results (no 3D training needed). ``sigma``: noise std relative to
+    each volume's maximum (a float or (B,)); a slice is told the same absolute level relative to its
+    own maximum (``sigma x volume max / slice max``, at most :data:`SLICE_SIGMA_MAX`), so a faint
+    slice is smoothed more, as its noise is larger against its signal."""
+    b = volumes.shape[0]
+    vmax = volumes.flatten(1).amax(1).clamp_min(0)
+    level = den.noise_std if sigma is None else sigma
+    level = torch.as_tensor(level, dtype=volumes.dtype, device=volumes.device).reshape(-1).expand(b)
+    out = torch.zeros_like(volumes)
+    for axis in (1, 2, 3):
+        moved = volumes.movedim(axis, 1)                       # (B, N_axis, a, c)
+        slices = moved.reshape(-1, *moved.shape[2:])
+        smax = slices.flatten(1).amax(1).clamp_min(0)
+        rel = (level * vmax).repeat_interleave(moved.shape[1]) / torch.where(smax > 0, smax, torch.ones_like(smax))
+        done = denoise(den, slices, rel.clamp(max=SLICE_SIGMA_MAX))
+        out += done.reshape(moved.shape).movedim(1, axis)
+    return out / 3

@@ -22,7 +22,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import UsageError
+from mpirecon.errors import UsageError
 
 #: the plan format written by this version (a later format refuses to load with a clear error)
 PLAN_VERSION = 1
@@ -45,7 +45,7 @@ class Inputs(_Part):
 
 
 class Selection(_Part):
-    """Frequency selection (:func:`mpirecon.loading.load_system_matrix`). ``snr_threshold`` None:
+    """Frequency selection (:func:`mpirecon.io.loading.load_system_matrix`). ``snr_threshold`` None:
     the selection the weights were trained with, else the default 1.5; frequencies in Hz;
     ``channels`` 0-based; ``slice`` e.g. ``"z=9"`` for one slice of a 3D calibration."""
 
@@ -58,7 +58,7 @@ class Selection(_Part):
 
 
 class Frames(_Part):
-    """Which frames, averaged how (:func:`mpirecon.loading.load_measurement_for`); ``block_size``:
+    """Which frames, averaged how (:func:`mpirecon.io.loading.load_measurement_for`); ``block_size``:
     frames read, reconstructed and written at a time (None: chosen from the memory budget)."""
 
     frames: Optional[str] = None
@@ -123,7 +123,7 @@ class ReconstructionPlan(_Part):
     # -- running --------------------------------------------------------------------------------
     def run(self, *, cache=None, progress: bool = False, log=None, keep_images=None):
         """Run the plan (:func:`mpirecon.plan.pipeline.run_plan`); returns its :class:`PlanResult`."""
-        from .pipeline import run_plan
+        from mpirecon.plan.pipeline import run_plan
         return run_plan(self, cache=cache, progress=progress, log=log, keep_images=keep_images)
 
     def with_changes(self, **sections: dict) -> "ReconstructionPlan":

@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import UsageError
-from .steps import (RowWeighting, check_scanner_settings, measurement_is_corrected, provenance,
+from mpirecon.errors import UsageError
+from mpirecon.plan.steps import (RowWeighting, check_scanner_settings, measurement_is_corrected, provenance,
                     transfer_corrected_calibration, transfer_corrected_measurement)
 
 #: reconstructed frames per block when the plan does not say (and the budget allows)
@@ -71,9 +71,9 @@ def run_plan(plan, *, cache=None, progress: bool = False, log: Optional[Callable
     Returns:
         :class:`PlanResult`.
     """
-    from mpirecon.outputs import check_outputs, check_space
+    from mpirecon.io.outputs import check_outputs, check_space
     from mpirecon.registry import get_reconstructor_class
-    from .cache import PlanCache
+    from mpirecon.plan.cache import PlanCache
 
     log = log or (lambda line: None)
     cache = PlanCache() if cache is None else cache
@@ -110,7 +110,7 @@ def frame_blocks(plan) -> list[np.ndarray]:
     """The foreground frames of the plan's measurement, in blocks read and reconstructed together
     (each a multiple of ``average_blocks``); from the header alone."""
     from mdf_io import MDFFile, MDFFormatError
-    from mpirecon.frames import FrameSelectionError, parse_frames
+    from mpirecon.io.frames import FrameSelectionError, parse_frames
 
     path, f = plan.inputs.measurement, plan.frames
     with MDFFile(path) as mdf:
@@ -138,7 +138,7 @@ def prepare(plan, cls, cache, frames_at_once: int, log) -> Prepared:
     """The method with its parameters, bound to the plan's prepared calibration (through ``cache``),
     in the working precision that fits the memory budget; without a calibration, the geometry its
     weights carry."""
-    from mpirecon.selection import DEFAULT_SNR_THRESHOLD
+    from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD
 
     ins, params = plan.inputs, dict(plan.method.parameters)
     recon = cache.prototype(cls, ins.weights, params)
@@ -155,14 +155,14 @@ def prepare(plan, cls, cache, frames_at_once: int, log) -> Prepared:
     recon, memory = planned_precision(plan, cls, recon, params, threshold, frames_at_once, log)
     dtype = np.complex64 if getattr(recon.config, "dtype", None) == "float32" else np.complex128
     corrected = measurement_is_corrected(plan)
-    from .cache import file_key
+    from mpirecon.plan.cache import file_key
     key = (file_key(ins.calibration), threshold, sel.min_frequency, sel.max_frequency,
            None if sel.channels is None else tuple(sel.channels), sel.num_used_freqs, sel.slice, np.dtype(dtype).name,
            plan.preprocessing.transfer_correction, corrected and plan.preprocessing.transfer_correction == "auto",
            None if ins.transfer_function is None else file_key(ins.transfer_function), plan.preprocessing.row_weighting)
 
     def load():
-        from mpirecon.loading import load_system_matrix
+        from mpirecon.io.loading import load_system_matrix
         log(f"reading system matrix {ins.calibration} (SNR > {threshold})")
         sm = load_system_matrix(ins.calibration, snr_threshold=threshold, min_frequency=sel.min_frequency,
                                 max_frequency=sel.max_frequency, receive_channels=sel.channels,
@@ -203,7 +203,7 @@ def check_dimensions(plan, cls) -> None:
     with MDFFile(plan.inputs.calibration) as mdf:
         grid = [int(n) for n in mdf.header.calibration.size]
     if plan.selection.slice is not None:
-        from mpirecon.loading import parse_slice
+        from mpirecon.io.loading import parse_slice
         grid["xyz".index(parse_slice(plan.selection.slice)[0])] = 1
     if sum(n > 1 for n in grid) == 3:
         raise UsageError(f"{plan.inputs.calibration}: method '{cls.name}' reconstructs 2D grids only, the calibration "
@@ -215,7 +215,7 @@ def planned_precision(plan, cls, recon, params: dict, threshold: float, frames: 
     """(the method in the working precision that fits the memory budget, the memory plan as a dict):
     the method's estimate for the selected rows, voxels and the frames of one block, known before the
     matrix is read (:mod:`mpirecon.memory`); a one-line MemoryBudgetError when nothing fits."""
-    from mpirecon.loading import selected_problem_size
+    from mpirecon.io.loading import selected_problem_size
     from mpirecon.memory import budget_from, format_bytes, plan_precision
 
     try:
@@ -249,8 +249,8 @@ class _Solved:
 
 def read_block(plan, target, frames: np.ndarray):
     """The measurement of one block of foreground ``frames``, matched to ``target``'s rows, averaged
-    as the plan says (see :func:`mpirecon.loading.load_measurement_for`)."""
-    from mpirecon.loading import load_measurement_for
+    as the plan says (see :func:`mpirecon.io.loading.load_measurement_for`)."""
+    from mpirecon.io.loading import load_measurement_for
     f = plan.frames
     return load_measurement_for(plan.inputs.measurement, target, frames=frames, average=f.average,
                                 average_blocks=None if f.average else f.average_blocks,
@@ -323,7 +323,7 @@ class _FrameWriter:
 
     def __enter__(self):
         if self.outputs:
-            from mpirecon.outputs import writing
+            from mpirecon.io.outputs import writing
             needs = self.frames * int(np.prod(self.grid)) * 8 + 2 ** 20 + (2 ** 20 if "--png" in self.outputs else 0)
             self._ctx = writing(list(self.outputs.values()), overwrite=self.overwrite, needs=needs)
             self.tmp = dict(zip(self.outputs, self._ctx.__enter__()))
@@ -347,7 +347,7 @@ class _FrameWriter:
         self.stream.close(rec.parameters)
         self.stream = None
         if "--png" in self.tmp:
-            from mpirecon.figures import first_frame_png
+            from mpirecon.viz.export import first_frame_png
             first_frame_png(self.tmp["--png"], rec, self.first_image, self.title, self.fov)
 
     def __exit__(self, *exc):

@@ -13,7 +13,7 @@ import numpy as np
 
 class RowWeighting:
     """Row weighting (``preprocessing.row_weighting``): weights the calibration before binding and
-    the measurement after loading, identically (see :mod:`mpirecon.weighting`)."""
+    the measurement after loading, identically (see :mod:`mpirecon.preprocess.weighting`)."""
 
     def __init__(self, mode: str):
         self.mode = mode
@@ -23,7 +23,7 @@ class RowWeighting:
         """``sm`` with rows weighted (unchanged for 'none')."""
         if self.mode == "none":
             return sm
-        from mpirecon.weighting import row_weights, weight_system_matrix
+        from mpirecon.preprocess.weighting import row_weights, weight_system_matrix
         self.sm, self.weights = sm, row_weights(sm, self.mode)
         return weight_system_matrix(sm, self.weights, self.mode)
 
@@ -31,7 +31,7 @@ class RowWeighting:
         """``meas`` (matched to ``bound``, the method's system matrix) with the same row weights."""
         if self.weights is None or bound is None:
             return meas
-        from mpirecon.weighting import weight_measurement
+        from mpirecon.preprocess.weighting import weight_measurement
         return weight_measurement(meas, self.sm, bound, self.weights)
 
 
@@ -53,7 +53,7 @@ def measurement_is_corrected(plan) -> bool:
 def transfer_corrected_calibration(plan, sm, meas_corrected: bool, log):
     """``sm`` divided by the transfer function when it is uncorrected and the measurement is
     corrected (MPIFiles' rule: whichever of the two is uncorrected gets corrected)."""
-    from mpirecon.transfer import correct_system_matrix
+    from mpirecon.preprocess.transfer import correct_system_matrix
     if plan.preprocessing.transfer_correction == "off" or sm.transfer_function_corrected or not meas_corrected:
         return sm
     log(f"dividing calibration {plan.inputs.calibration} by the transfer function (the measurement is corrected)")
@@ -63,7 +63,7 @@ def transfer_corrected_calibration(plan, sm, meas_corrected: bool, log):
 def transfer_corrected_measurement(plan, meas, system_matrix, log):
     """``meas`` divided by the transfer function when it is uncorrected and ``system_matrix`` is
     corrected (None: no calibration, unchanged)."""
-    from mpirecon.transfer import correct_measurement
+    from mpirecon.preprocess.transfer import correct_measurement
     if (plan.preprocessing.transfer_correction == "off" or system_matrix is None
             or meas.transfer_function_corrected or not system_matrix.transfer_function_corrected):
         return meas
@@ -76,7 +76,7 @@ def check_scanner_settings(plan, meas, system_matrix, log) -> None:
     check), or log one warning line per difference when ``scanner_mismatch`` is 'warn'."""
     if system_matrix is None:
         return
-    from mpirecon.consistency import check_scanner, scanner_mismatches
+    from mpirecon.preprocess.consistency import check_scanner, scanner_mismatches
     if plan.preprocessing.scanner_mismatch == "error":
         check_scanner(meas.header, system_matrix.header, plan.inputs.measurement, plan.inputs.calibration)
         return

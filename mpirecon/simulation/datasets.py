@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .noise import add_noise
-from .phantoms import TRAINING_FAMILIES, mixture
+from mpirecon.simulation.noise import add_noise
+from mpirecon.simulation.phantoms import TRAINING_FAMILIES, mixture
 
 #: default training prior: digits plus every procedural family (not the hold-out ones)
 DEFAULT_FAMILIES = TRAINING_FAMILIES

@@ -7,9 +7,9 @@ import numpy as np
 
 from mdf_io import MDFHeader, RowIndex, SystemMatrix, write_mdf
 
-from ..errors import ReconstructorError
-from .noise import complex_noise, noise_sigma
-from .system_matrix import SimulatedCalibration, scanner_header
+from mpirecon.errors import ReconstructorError
+from mpirecon.simulation.noise import complex_noise, noise_sigma
+from mpirecon.simulation.system_matrix import SimulatedCalibration, scanner_header
 
 #: rows whose calibration SNR exceeds this count as "signal rows" for the SNR definition
 SIGNAL_ROW_SNR = 1.5

@@ -33,8 +33,8 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..errors import ReconstructorError
-from .composite import _coords, _u, composite
+from mpirecon.errors import ReconstructorError
+from mpirecon.simulation.composite import _coords, _u, composite
 
 Generator = Callable[[np.random.Generator, int, tuple], np.ndarray]
 

@@ -1,9 +1,14 @@
 """Forward physics of the FFP scanner: fields, Langevin magnetisation, induced voltage spectra."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .scanner import MU0, ParticleParams, ScannerParams, grid_points
+from mpirecon.simulation.particles import MU0, ParticleParams, grid_points
+
+if TYPE_CHECKING:
+    from mpirecon.simulation.scanner import ScannerParams
 
 #: memory for the time signals of one chunk of points (bytes); bounds the simulator's footprint
 CHUNK_BYTES = 256 * 2 ** 20

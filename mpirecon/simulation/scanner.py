@@ -7,30 +7,7 @@ from typing import Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MU0 = 4e-7 * math.pi  #: vacuum permeability (T m / A)
-KB = 1.380649e-23  #: Boltzmann constant (J / K)
-
-
-class ParticleParams(BaseModel):
-    """Single-core particle model: equilibrium Langevin magnetisation + optional Debye relaxation."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    core_diameter: float = Field(30e-9, gt=0, description="magnetic core diameter (m)")
-    saturation_magnetisation: float = Field(474e3, gt=0, description="Ms of the core (A/m)")
-    temperature: float = Field(310.0, gt=0, description="K")
-    relaxation_time: float = Field(2e-6, ge=0, description="Debye tau (s); 0 = equilibrium model")
-
-    @property
-    def moment(self) -> float:
-        """Magnetic moment of one particle (A m²)."""
-        return self.saturation_magnetisation * math.pi * self.core_diameter ** 3 / 6.0
-
-    @property
-    def beta(self) -> float:
-        """Langevin argument per tesla: ξ = β·|B| with β = m / (k_B T) (1/T)."""
-        return self.moment / (KB * self.temperature)
-
+from mpirecon.simulation.particles import KB, MU0, ParticleParams, grid_points  # noqa: F401 (re-exported)
 
 class ScannerParams(BaseModel):
     """2D or 3D FFP scanner with Lissajous excitation (defaults: a 2D Bruker-like preclinical
@@ -148,19 +125,13 @@ class ScannerParams(BaseModel):
         if self.max_frequency is not None:
             keep = k_all[k_all / (k_all.size - 1) * self.bandwidth <= self.max_frequency]
         if self.num_frequencies is not None and self.num_frequencies < keep.size:
-            from .physics import voxel_spectra
+            from mpirecon.simulation.physics import voxel_spectra
             coarse = self.model_copy(update=dict(grid=tuple(min(n, 7) for n in self.grid), subsamples=1,
                                                  frequencies=tuple(int(k) for k in keep),
                                                  num_frequencies=None, max_frequency=None))
             energy = np.sum(np.abs(voxel_spectra(coarse, ParticleParams())) ** 2, axis=(0, 2))
             keep = np.sort(keep[np.argsort(energy, kind="stable")[::-1][: self.num_frequencies]])
         return keep
-
-
-def grid_points(axes) -> np.ndarray:
-    """(N, d) points of the product grid of 1D coordinate arrays ``axes`` (x first), x fastest."""
-    mesh = np.meshgrid(*axes[::-1], indexing="ij")
-    return np.stack([m.ravel() for m in mesh[::-1]], axis=1)
 
 
 def scanner_3d(grid=(37, 37, 37), **changes) -> ScannerParams:

@@ -20,10 +20,10 @@ from typing import Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .measurement import SIGNAL_ROW_SNR, SimulatedMeasurement, write_time_domain_measurement
-from .noise import complex_noise, noise_sigma
-from .physics import voxel_spectra
-from .system_matrix import SimulatedCalibration
+from mpirecon.simulation.measurement import SIGNAL_ROW_SNR, SimulatedMeasurement, write_time_domain_measurement
+from mpirecon.simulation.noise import complex_noise, noise_sigma
+from mpirecon.simulation.physics import voxel_spectra
+from mpirecon.simulation.system_matrix import SimulatedCalibration
 
 
 class PhysicsShift(BaseModel):

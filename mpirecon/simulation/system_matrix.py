@@ -12,9 +12,9 @@ from mdf_io import (Calibration, DriveField, Experiment, MDFHeader, Receiver, Ro
                     SystemMatrix, write_system_matrix)
 from mdf_io.containers import frequency_axis
 
-from .noise import complex_noise
-from .physics import voxel_spectra
-from .scanner import ParticleParams, ScannerParams
+from mpirecon.simulation.noise import complex_noise
+from mpirecon.simulation.physics import voxel_spectra
+from mpirecon.simulation.scanner import ParticleParams, ScannerParams
 
 
 class CalibrationNoise(BaseModel):

@@ -2,8 +2,6 @@
 backend. Every function refuses an existing file unless ``overwrite=True``."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from mdf_io.atomic import atomic_output
@@ -90,16 +88,3 @@ def line_plot(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "
     ax.legend(fontsize=8)
     save_figure(fig, path, overwrite=overwrite)
 
-
-def first_frame_png(path, rec, image: np.ndarray, title: str, fov) -> None:
-    """The PNG ``run -o ... --png`` writes: ``image`` (one frame of ``rec``; 2D as a picture with mm
-    axes, 3D as three slices through the maximum + MIP, as ``export``)."""
-    image = np.asarray(image)
-    if image.ndim == 3:
-        from mpirecon.export import draw_frame
-        lo, hi = float(image.min()), float(image.max())
-        one = copy.copy(rec)
-        one.images = image[None]
-        save_figure(draw_frame(one, 0, lo, hi if hi > lo else lo + 1.0, title), path, overwrite=True)
-    else:
-        image_png(path, image, title=title, fov=fov, overwrite=True)

@@ -8,7 +8,7 @@ import numpy as np
 
 from mdf_io import Measurement, RowIndex, SystemMatrix
 
-from .errors import ReconstructorError
+from mpirecon.errors import ReconstructorError
 
 #: Default SNR threshold: the DERnet paper kept system-matrix rows with SNR > 1.5.
 DEFAULT_SNR_THRESHOLD = 1.5

@@ -6,7 +6,7 @@ metric without changing the exact solution:
 * ``none``: w = 1;
 * ``rownorm``: w = 1 / ||a_r|| (every row equally important, as MPIReco's row normalisation);
 * ``whiten``: w = 1 / σ_r with σ_r the noise of row r from the calibration SNR
-  (σ_r = RMS_r / SNR_r, :func:`mpirecon.noise.from_calibration`): a noise-whitened problem.
+  (σ_r = RMS_r / SNR_r, :func:`mpirecon.preprocess.noise.from_calibration`): a noise-whitened problem.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from .errors import UsageError
+from mpirecon.errors import UsageError
 
 from mdf_io import Measurement, SystemMatrix
 
-from .noise import from_calibration
+from mpirecon.preprocess.noise import from_calibration
 
 MODES = ("none", "rownorm", "whiten")
 

@@ -6,7 +6,7 @@
     y = physics.measurement(spectra)         # complex (F, R) -> (F, 2R) torch, scaled stacked
     x = deepinv_algorithm(y, physics)         # images (F, 1, Ny, Nx) in concentration units
 
-The physics is the shared :class:`~mpirecon.operator.SystemOperator` (torch backend): images
+The physics is the shared :class:`~mpirecon.physics.operator.SystemOperator` (torch backend): images
 (B, 1, Ny, Nx) real, measurements (B, 2R) = ``[Re; Im]`` spectra divided by the operator scale
 ``a``. ``A_dagger`` is the operator's cached filtered-SVD (Tikhonov) inverse; ``prox_l2`` is the
 cached ADMM x-update ``(AᵀA + ρI)⁻¹`` with ρ = 1/γ, so deepinv's ADMM/DRS/HQS steps cost one
@@ -20,8 +20,8 @@ import numpy as np
 
 from mdf_io import SystemMatrix
 
-from .operator import operator_for
-from .reconstructor import ReconstructorError
+from mpirecon.physics.operator import operator_for
+from mpirecon.reconstructor import ReconstructorError
 
 
 def _deepinv():

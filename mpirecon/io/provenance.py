@@ -19,7 +19,7 @@ def versions() -> dict:
     import h5py
     import scipy
 
-    from ._version import __version__
+    from mpirecon._version import __version__
     out = {"mpirecon": __version__, "numpy": np.__version__, "scipy": scipy.__version__, "h5py": h5py.__version__,
            "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
            "system": platform.system(), "cpu_count": os.cpu_count()}

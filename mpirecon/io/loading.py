@@ -8,9 +8,9 @@ import numpy as np
 from mdf_io import (Geometry, MDFFile, MDFFormatError, MDFMismatchError, Measurement, SystemMatrix, read_measurement,
                     read_system_matrix)
 
-from .errors import UsageError
-from .progress import Progress
-from .selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
+from mpirecon.errors import UsageError
+from mpirecon.progress import Progress
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD, SelectionCriteria, selected_rows_of_file
 
 
 #: selected matrices smaller than this (bytes, complex128) are read without a progress bar
@@ -78,7 +78,7 @@ def selected_problem_size(path, snr_threshold: Optional[float] = DEFAULT_SNR_THR
 def reconstructed_frame_count(path, *, frames=None, average=False, average_blocks=None) -> int:
     """How many frames ``load_measurement_for(path, ..., frames=, average=, average_blocks=)`` returns,
     from the header alone."""
-    from .frames import parse_frames
+    from mpirecon.io.frames import parse_frames
     with MDFFile(path) as mdf:
         count = int((~mdf.layout.is_background_frame).sum())
     chosen = parse_frames(frames, count, "--frames (foreground frames)", path)
@@ -109,7 +109,7 @@ def load_measurement_for(path, target, *, frames=None, average=False, average_bl
 
     Args:
         frames: foreground frames: text such as ``"0:100:2,-1"``, an int or ints (see
-            :func:`mpirecon.frames.parse_frames`; 0-based, negative from the end); None: all.
+            :func:`mpirecon.io.frames.parse_frames`; 0-based, negative from the end); None: all.
         average: average the selected frames into one.
         average_blocks: average consecutive blocks of this many selected frames (MPIReco's
             nAverages); the selection must be a multiple of it.
@@ -118,7 +118,7 @@ def load_measurement_for(path, target, *, frames=None, average=False, average_bl
         :class:`mdf_io.Measurement` with data (frames, R) and ``frame_indices`` the foreground
         frame of each row (the first of its block; -1 after ``average``).
     """
-    from .frames import average_blocks as block_mean, parse_frames
+    from mpirecon.io.frames import average_blocks as block_mean, parse_frames
 
     geometry = target if isinstance(target, Geometry) else target.geometry
     with MDFFile(path) as mdf:

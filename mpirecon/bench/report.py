@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .outputs import writing
+from mpirecon import metrics
+from mpirecon.io.outputs import writing
 
 PROTOCOL_DESCRIPTIONS = {
     "paper": "signals simulated with the reconstructing matrix, training-prior phantoms (inverse crime)",
@@ -47,8 +47,8 @@ def _examples(folder: Path, protocol: str, methods: list[str]):
 
 def write_report(out: Path, results: dict, methods: list[str], snr_levels) -> None:
     """results.md, examples_{protocol}.png and psnr_vs_snr_{protocol}.png in ``out``, replaced
-    together (:func:`mpirecon.outputs.writing`)."""
-    from .figures import comparison_grid, line_plot
+    together (:func:`mpirecon.io.outputs.writing`)."""
+    from mpirecon.viz.figures import comparison_grid, line_plot
 
     protocols = list(results["protocols"])
     examples = {p: _examples(out / "examples", p, methods) for p in protocols}

@@ -8,13 +8,14 @@ files are written through :func:`mdf_io.atomic_outputs` (complete or absent, use
 """
 from __future__ import annotations
 
+import copy
 import gzip
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .errors import UsageError
+from mpirecon.errors import UsageError
 
 from mdf_io import Reconstruction, atomic_output, atomic_outputs
 
@@ -68,7 +69,7 @@ def _extent(rec: Reconstruction, a: int, b: int):
 def draw_frame(rec: Reconstruction, k: int, vmin: float, vmax: float, title: str):
     """A matplotlib figure of frame ``k``: the image (2D) or three slices through the maximum and
     a maximum-intensity projection along z (3D), axes in mm, shared colour scale [vmin, vmax]."""
-    from .figures import _pyplot
+    from mpirecon.viz.figures import _pyplot
 
     plt = _pyplot()
     img = np.asarray(rec.images[k], float)
@@ -106,7 +107,7 @@ def png_paths(output) -> list:
 
 def export_pngs(rec: Reconstruction, output, *, overwrite: bool = False) -> list:
     """One PNG per frame, ``OUT_0000.png``, ``OUT_0001.png``, ... (all or none written)."""
-    from .figures import _pyplot
+    from mpirecon.viz.figures import _pyplot
 
     name = png_paths(output)
     paths = [name(k) for k in range(rec.images.shape[0])]
@@ -121,7 +122,7 @@ def export_pngs(rec: Reconstruction, output, *, overwrite: bool = False) -> list
 
 def _rgb_frames(rec: Reconstruction) -> list:
     """Every frame rendered to an (H, W, 3) uint8 array of one size."""
-    from .figures import _pyplot
+    from mpirecon.viz.figures import _pyplot
 
     vmin, vmax = _scale(rec)
     out = []
@@ -163,7 +164,7 @@ def export_mp4(rec: Reconstruction, output, *, fps: Optional[float] = None, over
     if not animation.writers.is_available("ffmpeg"):
         raise UsageError(f"{output}: MP4 export: expected an encoder (ffmpeg on PATH), found none; "
                          "write a .gif instead or install ffmpeg")
-    from .figures import _pyplot
+    from mpirecon.viz.figures import _pyplot
 
     plt = _pyplot()
     frames = _rgb_frames(rec)
@@ -230,3 +231,17 @@ def export(rec: Reconstruction, output, *, fps: Optional[float] = None, overwrit
     if fmt == ".mp4":
         return [export_mp4(rec, output, fps=fps, overwrite=overwrite)]
     return [export_nifti(rec, output, overwrite=overwrite)]
+
+
+def first_frame_png(path, rec, image: np.ndarray, title: str, fov) -> None:
+    """The PNG ``run -o ... --png`` writes: ``image`` (one frame of ``rec``; 2D as a picture with mm
+    axes, 3D as three slices through the maximum + MIP, as ``export``)."""
+    from mpirecon.viz.figures import image_png, save_figure
+    image = np.asarray(image)
+    if image.ndim == 3:
+        lo, hi = float(image.min()), float(image.max())
+        one = copy.copy(rec)
+        one.images = image[None]
+        save_figure(draw_frame(one, 0, lo, hi if hi > lo else lo + 1.0, title), path, overwrite=True)
+    else:
+        image_png(path, image, title=title, fov=fov, overwrite=True)

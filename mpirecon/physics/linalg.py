@@ -5,7 +5,7 @@ spelling differs are here. torch is imported only inside the torch branches, so 
 never imports it. Also here: the blocked Gram matrix ``B Bᵀ`` of a matrix given by row blocks
 (never more than two blocks in memory), the inverse of a symmetric positive definite matrix,
 and the orthonormal DCT-II that diagonalises the Neumann Laplacian ``DᵀD`` of
-:func:`mpirecon.priors.gradient_operator`.
+:func:`mpirecon.optim.priors.gradient_operator`.
 """
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def add_diagonal(m, value: float):
 # -- the DCT-II that diagonalises the Neumann Laplacian ------------------------------------------
 def laplacian_eigenvalues(image_shape: Sequence[int]) -> np.ndarray:
     """Eigenvalues (P,) of ``DᵀD`` for the forward-difference gradient D with Neumann boundary
-    (:func:`mpirecon.priors.gradient_operator`) in the orthonormal DCT-II basis:
+    (:func:`mpirecon.optim.priors.gradient_operator`) in the orthonormal DCT-II basis:
     ``Σ_axes 4 sin²(π k_a / (2 n_a))``, flattened in C order (x fastest) like the images."""
     total = np.zeros(tuple(image_shape))
     for axis, n in enumerate(image_shape):

@@ -1,9 +1,10 @@
-"""ADMM x-update for large P through the Woodbury identity on a 2R x 2R system.
+"""ADMM x-update solvers: :class:`DenseXUpdate` (the explicit P x P inverse, small P) and
+:class:`WoodburyXUpdate` (large P, through the Woodbury identity on a 2R x 2R system).
 
 The x-update solves ``(AᵀA + M) x = r`` with ``M = ρ S`` and ``S = I`` (identity splitting
 only) or ``S = I + DᵀD`` (with the TV splitting; D the forward-difference gradient with
 Neumann boundary, so DᵀD is the Neumann Laplacian). S is diagonal in the orthonormal DCT-II
-basis C: ``S = Cᵀ diag(s) C`` with ``s = 1 + Σ_axes 4 sin²(πk/(2n))`` (:mod:`mpirecon.linalg`).
+basis C: ``S = Cᵀ diag(s) C`` with ``s = 1 + Σ_axes 4 sin²(πk/(2n))`` (:mod:`mpirecon.physics.linalg`).
 By Woodbury::
 
     (AᵀA + M)⁻¹ = M⁻¹ - M⁻¹Aᵀ (I + A M⁻¹ Aᵀ)⁻¹ A M⁻¹,     A M⁻¹ Aᵀ = (1/ρ) A S⁻¹ Aᵀ
@@ -21,7 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .linalg import add_diagonal, as_float64, cast_like, dct_images, laplacian_eigenvalues, like, row_gram, spd_inverse
+import scipy.linalg as sla
+
+from mpirecon.errors import ReconstructorError
+from mpirecon.optim.priors import GRADIENT, gradient_operator
+from mpirecon.physics.linalg import add_diagonal, as_float64, cast_like, dct_images, laplacian_eigenvalues, like, row_gram, spd_inverse
 
 #: largest ``A M⁻¹`` (bytes) kept by a TV x-update: a compressed operator's, not a full calibration's
 SCALED_ROWS_MAX_BYTES = 512 * 2 ** 20
@@ -32,13 +37,13 @@ class WoodburyXUpdate:
     """``(AᵀA + ρS)⁻¹`` through Woodbury (module docstring) for an operator, ρ and transforms.
 
     Attributes:
-        op: the :class:`~mpirecon.operator.SystemOperator`; rho: the penalty.
+        op: the :class:`~mpirecon.physics.operator.SystemOperator`; rho: the penalty.
         inverse: (2R, 2R) ``(I + A M⁻¹ Aᵀ)⁻¹`` in float64 (numpy, or torch on the device), also
             for a float32 operator: ``r - Aᵀy`` cancels in the directions of large singular
             values, so y must be accurate (float32 G⁻¹: x-update error ~1e-3, float64: ~2e-5
             relative on an 11^3 calibration with ρ = 0.1; the dense float32 inverse: ~1e-6).
         spectrum: (P,) eigenvalues ``ρ s`` of M in the DCT basis, or None for M = ρI.
-        transforms: name -> (K, Kᵀ) sparse matrices, as :class:`~mpirecon.admm.DenseXUpdate`.
+        transforms: name -> (K, Kᵀ) sparse matrices, as :class:`~mpirecon.optim.admm.DenseXUpdate`.
     """
 
     op: object
@@ -52,7 +57,6 @@ class WoodburyXUpdate:
 
     @classmethod
     def build(cls, op, rho: float, transforms: tuple[str, ...] = ()) -> "WoodburyXUpdate":
-        from .admm import transform_matrices
         mats = transform_matrices(op, transforms)  # validates the names
         if transforms:
             gram, s = transformed_gram(op)
@@ -96,3 +100,58 @@ def transformed_gram(op):
         return row_gram(lambda i0, i1: dct_images(op.rows(i0, i1), op.image_shape) * weight, op.num_rows)
 
     return op.memo("gradient_gram", build), s
+
+
+@dataclass
+class DenseXUpdate:
+    """``(AᵀA + ρ(I + Σ KᵀK))⁻¹`` formed once (Cholesky, P x P) for an operator, ρ and transforms.
+
+    Attributes:
+        op: the :class:`~mpirecon.physics.operator.SystemOperator`; rho: the penalty.
+        inverse: (P, P) in the operator's dtype and device.
+        transforms: name -> (K, Kᵀ) sparse matrices (scipy for numpy, torch COO for torch).
+    """
+
+    op: object
+    rho: float
+    inverse: object
+    transforms: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, op, rho: float, transforms: tuple[str, ...] = ()) -> "DenseXUpdate":
+        p = op.num_voxels
+        normal = op.float64_normal_matrix()  # factorised in float64
+        m = normal.astype(np.float64) + rho * np.eye(p)
+        mats = transform_matrices(op, transforms)
+        for _ in transforms:
+            k = gradient_operator(op.image_shape)
+            m += rho * (k.T @ k).toarray()
+        c, low = sla.cho_factor(m, lower=True, check_finite=False)
+        inverse = sla.cho_solve((c, low), np.eye(p), check_finite=False).astype(op.dtype)
+        return cls(op=op, rho=float(rho), inverse=op.backend(inverse), transforms=mats)
+
+    def solve(self, rhs):
+        """x for the right-hand side (P, F)."""
+        return self.inverse @ rhs
+
+
+def transform_matrices(op, transforms: tuple[str, ...]) -> dict:
+    """name -> (K, Kᵀ) of each splitting transform as sparse matrices in the operator's dtype
+    (scipy for numpy, torch COO for torch); only ``"gradient"`` (:func:`gradient_operator`) exists."""
+    mats = {}
+    for name in transforms:
+        if name != GRADIENT:
+            raise ReconstructorError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
+        k = gradient_operator(op.image_shape).astype(op.dtype)
+        mats[name] = (_sparse_backend(op, k), _sparse_backend(op, k.T))
+    return mats
+
+
+def _sparse_backend(op, k):
+    if op.on_cpu:
+        return k
+    import torch
+    k = k.tocoo()
+    index = torch.as_tensor(np.stack([k.row, k.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(index, torch.as_tensor(k.data), size=k.shape, device=op.device,
+                                   check_invariants=True).coalesce()

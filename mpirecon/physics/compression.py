@@ -15,7 +15,7 @@ an ADMM iteration cost two products with a k x P matrix instead of a 2R x P one.
 Q comes from a seeded randomised range finder (Halko, Martinsson & Tropp 2011) with power
 iterations, run through the operator's own products (row blocks, never a second copy of A); the
 rows of B are then rotated to B's singular vectors, so ``B Bᵀ = diag(s²)``. The compressed operator
-is a :class:`~mpirecon.operator.SystemOperator` (same scale, dtype and image shape) whose ``data``
+is a :class:`~mpirecon.physics.operator.SystemOperator` (same scale, dtype and image shape) whose ``data``
 maps spectra to ``Qᵀb``; every solver that takes an operator runs on it unchanged. Built once per
 (matrix, dtype, rank) and cached with the full operator.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .operator import SystemOperator
+from mpirecon.physics.operator import SystemOperator
 
 #: rows kept by default (the signal rank of an OpenMPI-scale calibration is a few hundred)
 DEFAULT_RANK = 1024
@@ -54,7 +54,7 @@ def range_basis(op: SystemOperator, width: int, seed: int, power: int = POWER_IT
 class CompressedOperator(SystemOperator):
     """``B = QᵀA`` (k, P) with orthogonal rows (see the module docstring).
 
-    Attributes (besides :class:`~mpirecon.operator.SystemOperator`'s):
+    Attributes (besides :class:`~mpirecon.physics.operator.SystemOperator`'s):
         source: the full operator; basis: Q (2R, k) float64; singular_values2: s² (k,) descending;
         leverage: (2R,) ``Σ_k Q²`` per stacked row (how much of each row's noise reaches ``Qᵀb``);
         captured: the share of ``||A||_F²`` kept (1.0 when nothing is dropped).

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import UsageError
+from mpirecon.errors import UsageError
 
 FrameSpec = Union[None, str, int, Sequence[int], np.ndarray]
 

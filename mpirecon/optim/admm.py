@@ -1,81 +1,23 @@
 """Scaled-form ADMM for ``min_x ½||A x - b||² + Σ_i g_i(K_i x)`` over a list of terms.
 
-The terms are :mod:`mpirecon.priors` objects. Every identity-transform term (L1, a
+The terms are :mod:`mpirecon.optim.priors` objects. Every identity-transform term (L1, a
 plug-and-play denoiser) and the non-negativity constraint share one splitting ``z_0 = x``, which
 is always present (its ρI keeps the x-update positive definite); each other transform (the
 image gradient D of TV) gets its own splitting ``z_i = K_i x``. The x-update solves
 ``(AᵀA + ρ(I + Σ K_iᵀK_i)) x = Aᵀb + ρ(z_0 - u_0) + ρ Σ K_iᵀ(z_i - u_i)`` with a solver that the
-operator caches per (ρ, transforms): :class:`DenseXUpdate` holds the explicit inverse (one matrix
+operator caches per (ρ, transforms): :class:`mpirecon.physics.xupdate.DenseXUpdate` holds the explicit inverse (one matrix
 product per iteration for the whole batch of frames) for small P;
-:class:`mpirecon.xupdate.WoodburyXUpdate` solves through a 2R x 2R system for large P. Used by the ADMM baselines (L1, TV,
+:class:`mpirecon.physics.xupdate.WoodburyXUpdate` solves through a 2R x 2R system for large P. Used by the ADMM baselines (L1, TV,
 L1+TV) and the plug-and-play ``ppmpi`` method; numpy or torch arrays alike.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-import scipy.linalg as sla
 
-from .errors import ReconstructorError
-from .priors import GRADIENT, IDENTITY, NonNegative, constraint_in, gradient_operator, project_nonneg
-
-
-@dataclass
-class DenseXUpdate:
-    """``(AᵀA + ρ(I + Σ KᵀK))⁻¹`` formed once (Cholesky, P x P) for an operator, ρ and transforms.
-
-    Attributes:
-        op: the :class:`~mpirecon.operator.SystemOperator`; rho: the penalty.
-        inverse: (P, P) in the operator's dtype and device.
-        transforms: name -> (K, Kᵀ) sparse matrices (scipy for numpy, torch COO for torch).
-    """
-
-    op: object
-    rho: float
-    inverse: object
-    transforms: dict = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, op, rho: float, transforms: tuple[str, ...] = ()) -> "DenseXUpdate":
-        from .operator import operator_for
-        p = op.num_voxels
-        normal = operator_for(op.system_matrix, "float64").normal_matrix()  # factorised in float64
-        m = normal.astype(np.float64) + rho * np.eye(p)
-        mats = transform_matrices(op, transforms)
-        for _ in transforms:
-            k = gradient_operator(op.image_shape)
-            m += rho * (k.T @ k).toarray()
-        c, low = sla.cho_factor(m, lower=True, check_finite=False)
-        inverse = sla.cho_solve((c, low), np.eye(p), check_finite=False).astype(op.dtype)
-        return cls(op=op, rho=float(rho), inverse=op.backend(inverse), transforms=mats)
-
-    def solve(self, rhs):
-        """x for the right-hand side (P, F)."""
-        return self.inverse @ rhs
-
-
-def transform_matrices(op, transforms: tuple[str, ...]) -> dict:
-    """name -> (K, Kᵀ) of each splitting transform as sparse matrices in the operator's dtype
-    (scipy for numpy, torch COO for torch); only ``"gradient"`` (:func:`gradient_operator`) exists."""
-    mats = {}
-    for name in transforms:
-        if name != GRADIENT:
-            raise ReconstructorError(f"unknown ADMM transform {name!r} (known: {GRADIENT!r})")
-        k = gradient_operator(op.image_shape).astype(op.dtype)
-        mats[name] = (_sparse_backend(op, k), _sparse_backend(op, k.T))
-    return mats
-
-
-def _sparse_backend(op, k):
-    if op.on_cpu:
-        return k
-    import torch
-    k = k.tocoo()
-    index = torch.as_tensor(np.stack([k.row, k.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(index, torch.as_tensor(k.data), size=k.shape, device=op.device,
-                                   check_invariants=True).coalesce()
+from mpirecon.errors import ReconstructorError
+from mpirecon.optim.priors import IDENTITY, NonNegative, constraint_in, project_nonneg
 
 
 def _zeros(ref, rows: int):
@@ -98,7 +40,7 @@ def admm(op, b, terms: Sequence, rho: float, iterations: int, x_init=None, strat
 
     Returns z_0 (P, F), the iterate of the identity splitting (it satisfies x >= 0 when the
     constraint is in the list). The x-update solver comes from ``op.x_update`` (cached;
-    ``strategy`` "auto", "dense" or "large", see :mod:`mpirecon.operator`). ``x_init`` (P, F)
+    ``strategy`` "auto", "dense" or "large", see :mod:`mpirecon.physics.operator`). ``x_init`` (P, F)
     warm-starts every splitting at that image (default: zero); ``u_init`` (P, F) the scaled dual
     of the identity splitting (default: zero; at a solution it is the gradient of the smooth
     identity-split terms over ρ, so a warm start at a known minimiser stays there).

@@ -21,7 +21,7 @@ form whose cost follows the data; :meth:`SystemOperator.strategy` picks one per 
   P <= :data:`SVD_MAX_VOXELS` (a full SVD of a 7,960 x 6,859 matrix took ~470 s on 2 shared
   cores, the Gram route ~20 s).
 * larger P: ADMM x-updates through the Woodbury identity on a 2R x 2R system
-  (:class:`mpirecon.xupdate.WoodburyXUpdate`, TV via the DCT), CGNR matrix-free, pinv from the
+  (:class:`mpirecon.physics.xupdate.WoodburyXUpdate`, TV via the DCT), CGNR matrix-free, pinv from the
   2R x 2R Gram AAᵀ.
 * Kaczmarz follows the rows: blocks of rows through BLAS on numpy; on torch the whole R x R sweep
   matrix for R <= :data:`KACZMARZ_WHOLE_MAX_ROWS`, blocks beyond (:mod:`baselines.kaczmarz`).
@@ -36,8 +36,8 @@ import numpy as np
 
 from mdf_io import SystemMatrix
 
-from .errors import ReconstructorError
-from .linalg import ENERGY_ONE_PASS_BYTES, row_energies, symmetric_eig
+from mpirecon.errors import ReconstructorError
+from mpirecon.physics.linalg import ENERGY_ONE_PASS_BYTES, row_energies, symmetric_eig
 
 #: largest P for the dense strategies (a P x P float64 matrix is then at most 512 MiB)
 DENSE_MAX_VOXELS = 8192
@@ -274,8 +274,8 @@ class SystemOperator:
 
     def row_gram(self):
         """AAᵀ (2R, 2R) float64 (numpy or torch), computed once in row blocks in the working dtype
-        (:func:`mpirecon.linalg.row_gram`); the large strategies of pinv and ADMM (L1) share it."""
-        from .linalg import row_gram
+        (:func:`mpirecon.physics.linalg.row_gram`); the large strategies of pinv and ADMM (L1) share it."""
+        from mpirecon.physics.linalg import row_gram
         return self.memo("row_gram", lambda: row_gram(self.rows, self.num_rows))
 
     def strategy(self, requested: str = "auto", svd: bool = False) -> str:
@@ -342,12 +342,16 @@ class SystemOperator:
         u, s, vt = self.svd()
         return tikhonov_inverse(u, s, vt, lam, s > rcond * s[0])
 
+    def float64_normal_matrix(self):
+        """AᵀA (P, P) of the float64 CPU operator of the same matrix (numpy), what x-update
+        factorisations are computed from whatever the working precision."""
+        return operator_for(self.system_matrix, "float64").normal_matrix()
+
     def x_update(self, rho: float, transforms: tuple[str, ...] = (), strategy: str = "auto"):
         """The ADMM x-update solver for penalty ``rho`` and the non-identity splittings
-        ``transforms`` (e.g. ``("gradient",)``), built once per key: :class:`~mpirecon.admm.DenseXUpdate`
-        for the dense strategy, :class:`~mpirecon.xupdate.WoodburyXUpdate` for the large one."""
-        from .admm import DenseXUpdate
-        from .xupdate import WoodburyXUpdate
+        ``transforms`` (e.g. ``("gradient",)``), built once per key: :class:`~mpirecon.physics.xupdate.DenseXUpdate`
+        for the dense strategy, :class:`~mpirecon.physics.xupdate.WoodburyXUpdate` for the large one."""
+        from mpirecon.physics.xupdate import DenseXUpdate, WoodburyXUpdate
         kind = self.strategy(strategy)
         key = ("x_update", float(rho), tuple(transforms)) + (() if kind == "dense" else (kind,))
         build = DenseXUpdate.build if kind == "dense" else WoodburyXUpdate.build
@@ -370,7 +374,7 @@ def operator_for(system_matrix: SystemMatrix, dtype="float64", device: str = "cp
     ``system_matrix.cache`` so every method bound to that matrix shares its set-up. ``backend``:
     "numpy" (default on the CPU) or "torch" (default elsewhere; on the CPU for torch methods)."""
     backend = backend or ("numpy" if str(device) == "cpu" else "torch")
-    key = ("mpirecon.operator", np.dtype(dtype).name, str(device), backend)
+    key = ("mpirecon.physics.operator", np.dtype(dtype).name, str(device), backend)
     op = system_matrix.cache.get(key)
     if op is None:
         op = system_matrix.cache[key] = SystemOperator(system_matrix, dtype, device, backend)

@@ -14,7 +14,7 @@ import numpy as np
 
 from mdf_io import Measurement, SystemMatrix
 
-from .linalg import row_energies
+from mpirecon.physics.linalg import row_energies
 
 #: NoiseEstimate.source values
 GIVEN, BACKGROUND_FRAMES, CALIBRATION_SNR = "given", "measurement background frames", "calibration snr"
@@ -68,7 +68,7 @@ def from_calibration(system_matrix: SystemMatrix) -> Optional[NoiseEstimate]:
     """Noise from ``/calibration/snr`` (row RMS over voxels / SNR); None without finite SNRs.
     Computed once per matrix (kept in its ``cache``: a pass over the matrix per frame costs more
     than a small solve)."""
-    key = "mpirecon.noise.from_calibration"
+    key = "mpirecon.preprocess.noise.from_calibration"
     if key not in system_matrix.cache:
         system_matrix.cache[key] = _from_calibration(system_matrix)
     return system_matrix.cache[key]

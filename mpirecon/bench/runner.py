@@ -35,21 +35,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mdf_io import MDFFile, read_system_matrix
 
-from . import metrics
-from .bench_report import save_example, write_report
-from .errors import ReconstructorError, UsageError
-from .loading import load_measurement_for
-from .outputs import check_output_dir, refuse_inputs, writing
-from .progress import Progress
-from .provenance import versions
-from .reconstructor import check_device, validated
-from .registry import get_reconstructor_class, list_reconstructors
-from .selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
-from .simulation.datasets import SignalRecipe, generate_chunk
-from .simulation.measurement import realistic_signals
-from .simulation.phantoms import HOLDOUT_FAMILIES, TRAINING_FAMILIES, mixture, openmpi_designs
-from .simulation.shift import PhysicsShift, shifted_physics, write_shifted_measurement
-from .simulation.system_matrix import SimulatedCalibration, simulate_calibration, simulation_from_file
+from mpirecon import metrics
+from mpirecon.bench.report import save_example, write_report
+from mpirecon.errors import ReconstructorError, UsageError
+from mpirecon.io.loading import load_measurement_for
+from mpirecon.io.outputs import check_output_dir, refuse_inputs, writing
+from mpirecon.progress import Progress
+from mpirecon.io.provenance import versions
+from mpirecon.reconstructor import check_device, validated
+from mpirecon.registry import get_reconstructor_class, list_reconstructors
+from mpirecon.preprocess.selection import DEFAULT_SNR_THRESHOLD, selected_system_matrix
+from mpirecon.simulation.datasets import SignalRecipe, generate_chunk
+from mpirecon.simulation.measurement import realistic_signals
+from mpirecon.simulation.phantoms import HOLDOUT_FAMILIES, TRAINING_FAMILIES, mixture, openmpi_designs
+from mpirecon.simulation.shift import PhysicsShift, shifted_physics, write_shifted_measurement
+from mpirecon.simulation.system_matrix import SimulatedCalibration, simulate_calibration, simulation_from_file
 
 #: parameter grids searched per SNR on the validation split
 TUNING_GRIDS: dict[str, dict[str, list]] = {

@@ -5,6 +5,8 @@
     u += x - z
 
 on the scaled operator (ρ relative to ||A||_F²/P), batched over frames, on the CPU or a GPU
+(3D grids: the 2D denoiser slice by slice along the three axes, averaged,
+:func:`mpirecon.models.denoiser.denoise_volume`)
 (torch backend). :func:`pnp_admm` runs it from zero (``ppmpi``) or warm-started at another
 method's images (``init=``, DERnet's plug-and-play refinement, as deepinv's ``init``). A
 noise-aware denoiser is told σ_k, a geometric schedule from ``sigma_start`` to ``sigma_end`` (strong
@@ -17,9 +19,9 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .admm import admm
-from .autoreg import is_auto, residual_targets
-from .priors import Denoiser, NonNegative
+from mpirecon.optim.admm import admm
+from mpirecon.optim.autoreg import is_auto, residual_targets
+from mpirecon.optim.priors import Denoiser, NonNegative
 
 
 class PnPIteration(BaseModel):
@@ -46,7 +48,7 @@ class PnPSettings(PnPIteration):
 def relative_error(host, b: np.ndarray, noise) -> np.ndarray:
     """Each frame's expected data misfit over its data norm (F,), for stacked scaled data ``b``
     (2R, F) of the numpy operator ``host``: ``sqrt(m) / ||b||``, m the noise energy of ``noise``
-    (a NoiseEstimate or None), never below the misfit GCV sees (:func:`mpirecon.autoreg.residual_targets`)."""
+    (a NoiseEstimate or None), never below the misfit GCV sees (:func:`mpirecon.optim.autoreg.residual_targets`)."""
     norms = np.linalg.norm(b, axis=0)
     return np.sqrt(residual_targets(host, b, noise)) / np.where(norms > 0, norms, 1.0)
 
@@ -75,16 +77,16 @@ def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *,
     """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info).
 
     Args:
-        op: the torch-backend :class:`~mpirecon.operator.SystemOperator` (CPU or GPU; its dtype is the
+        op: the torch-backend :class:`~mpirecon.physics.operator.SystemOperator` (CPU or GPU; its dtype is the
             working precision); host: the float64 numpy operator of the same matrix (data, scales).
         denoiser: a :class:`~mpirecon.models.denoiser.LoadedDenoiser` on ``op``'s device and dtype.
-        noise: the frames' :class:`~mpirecon.noise.NoiseEstimate` (or None), for ``sigma_end='auto'``.
+        noise: the frames' :class:`~mpirecon.preprocess.noise.NoiseEstimate` (or None), for ``sigma_end='auto'``.
         init: start images (F, P) in the output's units (x fastest), e.g. another method's; None: zero.
     Returns:
         images, and ``{"sigma_end": [...]}`` the final noise level told per frame.
     """
     import torch
-    from .models.denoiser import denoise
+    from mpirecon.models.denoiser import denoise, denoise_volume
 
     b = host.data(spectra)
     s = host.frame_scales(b)
@@ -93,9 +95,11 @@ def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *,
     device, dtype = torch.device(op.device), getattr(torch, op.dtype.name)
     levels = iter(torch.as_tensor(schedule, device=device, dtype=dtype))  # one row per prox call
 
+    apply = denoise_volume if len(shape) == 3 else denoise  # 3D: the 2D denoiser along each axis
+
     def denoise_columns(v: torch.Tensor) -> torch.Tensor:
         img = v.T.reshape((-1,) + shape)
-        return denoise(denoiser, img, next(levels)).reshape(img.shape[0], -1).T
+        return apply(denoiser, img, next(levels)).reshape(img.shape[0], -1).T
 
     terms = [Denoiser(denoise_columns)] + ([NonNegative()] if settings.nonneg else [])
     bt = torch.as_tensor(b / s, device=device, dtype=dtype)

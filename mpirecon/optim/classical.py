@@ -3,7 +3,7 @@
 Each classical solver has one code path over numpy arrays (the CPU default) or torch tensors
 (``device="cuda"``, or ``backend="torch"`` on the CPU, e.g. to test the torch path), and a
 ``strategy``: "auto" picks the dense or the large form from the problem shape (thresholds in
-:mod:`mpirecon.operator`), "dense"/"large" force one.
+:mod:`mpirecon.physics.operator`), "dense"/"large" force one.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from . import operator as _operator
-from .compression import DEFAULT_RANK, OVERSAMPLING, compressed_operator
-from .operator import SystemOperator, choose_strategy, operator_for, stacks_operator
-from .reconstructor import ReconstructorConfig
+from mpirecon.physics import operator as _operator
+from mpirecon.physics.compression import DEFAULT_RANK, OVERSAMPLING, compressed_operator
+from mpirecon.physics.operator import SystemOperator, choose_strategy, operator_for, stacks_operator
+from mpirecon.reconstructor import ReconstructorConfig
 
 
 class ClassicalConfig(ReconstructorConfig):
@@ -44,9 +44,9 @@ class CompressibleConfig(ClassicalConfig):
 
 def solver_strategy(requested: str, rows: int, voxels: int, dtype: str, svd: bool = False) -> str:
     """"dense", "large" or "compressed" for an (R, P) problem: auto gives dense for P up to
-    :data:`mpirecon.operator.DENSE_MAX_VOXELS` (``SVD_MAX_VOXELS`` with ``svd``, pinv's full SVD),
+    :data:`mpirecon.physics.operator.DENSE_MAX_VOXELS` (``SVD_MAX_VOXELS`` with ``svd``, pinv's full SVD),
     compressed when the stacked operator would be too large to hold (numpy rows mode, see
-    :func:`mpirecon.operator.stacks_operator`; the iterations then cost k x P, :mod:`mpirecon.compression`),
+    :func:`mpirecon.physics.operator.stacks_operator`; the iterations then cost k x P, :mod:`mpirecon.physics.compression`),
     else large. Used alike before reading (memory estimates) and at set-up."""
     if requested == "compressed":
         return requested
@@ -75,7 +75,7 @@ def solver_memory(config: CompressibleConfig, rows: int, voxels: int, frames: in
     """(strategy, peak parts) a compressible solver shares before its own set-up is added: the
     runtime, matrix and frames (:func:`mpirecon.memory.common_parts`), the stacked operator when it
     is built, and the compressed operator's rows and set-up for the compressed strategy."""
-    from .memory import common_parts, stacked_operator_bytes
+    from mpirecon.memory import common_parts, stacked_operator_bytes
     prec = config.dtype
     strategy = solver_strategy(config.strategy, rows, voxels, prec, svd)
     parts = common_parts(rows, voxels, frames, prec)
@@ -89,8 +89,8 @@ def compressed_memory(rows: int, voxels: int, rank: int, precision: str) -> dict
     """Peak parts of the compressed strategy: the kept k x P rows, and the larger of the two set-up
     stages' temporaries (the range finder's P x (k + 16) float64 blocks and 2R x (k + 16) bases; the
     float64 row blocks of the k x k Woodbury Grams)."""
-    from .linalg import GRAM_BLOCK_ROWS
-    from .memory import real_size
+    from mpirecon.physics.linalg import GRAM_BLOCK_ROWS
+    from mpirecon.memory import real_size
     width = min(2 * rows, rank + OVERSAMPLING)
     finder = 2 * voxels * width * 8 + voxels * width * real_size(precision) + 4 * rows * width * 8
     grams = 2 * min(GRAM_BLOCK_ROWS, width) * voxels * 8 + 3 * width ** 2 * 8

@@ -1,6 +1,6 @@
 """Automatic regularisation: ``lam=auto``, ``mu=auto``, ``iterations=auto``.
 
-Every rule works on the scaled stacked operator (:mod:`mpirecon.operator`) and needs the noise
+Every rule works on the scaled stacked operator (:mod:`mpirecon.physics.operator`) and needs the noise
 level the reconstruct path carries (``self.noise``: given, the measurement's background frames
 or the calibration SNR). Without one, the noise is estimated by generalised cross-validation
 (GCV) of the Tikhonov problem, so the same rules apply.

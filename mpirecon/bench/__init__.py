@@ -1,0 +1,1 @@
+"""The benchmark: protocols, tuning, tables and report (`mpirecon bench`)."""

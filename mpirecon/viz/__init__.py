@@ -1,0 +1,1 @@
+"""Pictures and exports of reconstructions (PNG, slices + MIP, NIfTI, video)."""
