@@ -3,7 +3,7 @@ block by block, peak memory bounded by the block, the output complete, and nothi
 run is killed midway.
 
     python benchmarks/long_acquisition.py write DIR [--frames 200000]   # sm.mdf + long.mdf (plain h5py, ~2.6 GB)
-    python benchmarks/long_acquisition.py run DIR --method kaczmarz [--block-size 1000] [--weights W]
+    python benchmarks/long_acquisition.py run DIR --method kaczmarz [--block-size 1000] [--weights W] [--select 0:20000]
     python benchmarks/long_acquisition.py kill DIR --method kaczmarz   # SIGTERM and SIGINT midway
 
 ``write`` simulates the built-in 19x19 calibration and 100 noisy frames of the shape phantom
@@ -58,31 +58,37 @@ def write(folder: Path, frames: int) -> None:
     print(f"wrote {out}: {frames} frames + 10 background, {out.stat().st_size / 1e9:.2f} GB")
 
 
-def mpirecon_run(folder: Path, method: str, block: int | None, weights: str | None, out: Path) -> list[str]:
+def mpirecon_run(folder: Path, method: str, block: int | None, weights: str | None, out: Path,
+                 frames: str | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "mpirecon.cli.main", "run", str(folder / "long.mdf"), "--sm", str(folder / "sm.mdf"),
            "--method", method, "-o", str(out), "--overwrite"]
     if block:
         cmd += ["--block-size", str(block)]
     if weights:
         cmd += ["--weights", weights]
+    if frames:
+        cmd += ["--frames", frames]
     return cmd
 
 
-def run(folder: Path, method: str, block: int | None, weights: str | None) -> None:
-    """One ``mpirecon run`` on long.mdf: wall time, peak RSS, output frames."""
+def run(folder: Path, method: str, block: int | None, weights: str | None, frames: str | None = None) -> None:
+    """One ``mpirecon run`` on long.mdf (``frames``: a selection, e.g. 0:20000): wall time, peak RSS,
+    output frames."""
     import mdf_io
     out = folder / f"rec_{method}_{block or 'default'}.mdf"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(mpirecon_run(folder, method, block, weights, out), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(mpirecon_run(folder, method, block, weights, out, frames), stderr=subprocess.PIPE,
+                            text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"mpirecon run failed:\n{err}")
+    a_frames = frames or "all"
     with mdf_io.MDFFile(out) as f:
         data = f.h5["reconstruction/data"]
         frames, finite = data.shape[0], all(np.isfinite(data[i:i + 10000]).all() for i in range(0, data.shape[0], 10000))
-    print(f"{method} block {block or 'default'}: {frames} frames written, all finite: {finite}; wall {wall:.0f} s "
+    print(f"{method} block {block or 'default'}, frames {a_frames}: {frames} frames written, all finite: {finite}; wall {wall:.0f} s "
           f"({1e3 * wall / frames:.3f} ms/frame overall); peak RSS {usage.ru_maxrss / 1024:.0f} MB; "
           f"output {out.stat().st_size / 1e6:.0f} MB")
 
@@ -112,10 +118,11 @@ if __name__ == "__main__":
     ap.add_argument("--method", default="kaczmarz")
     ap.add_argument("--block-size", type=int, default=None)
     ap.add_argument("--weights", default=None)
+    ap.add_argument("--select", default=None, help="run: a frame selection, e.g. 0:20000 (default: all)")
     a = ap.parse_args()
     if a.step == "write":
         write(a.folder, a.frames)
     elif a.step == "run":
-        run(a.folder, a.method, a.block_size, a.weights)
+        run(a.folder, a.method, a.block_size, a.weights, a.select)
     else:
         kill(a.folder, a.method, a.weights)

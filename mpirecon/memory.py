@@ -6,8 +6,8 @@ from the numbers a calibration's header and SNR give before any matrix data are 
 :func:`plan_precision` compares the estimates with a budget (``--memory-limit``, default
 :data:`BUDGET_FRACTION` of the memory this process may still use: the machine's available memory,
 the address-space limit ``ulimit -v`` and a cgroup limit, whichever is smallest) and picks the
-working precision: float64 when it fits, else float32 (the calibration then read as complex64),
-else a one-line :class:`MemoryBudgetError` before anything is read.
+working precision: the method's own (float64 for classical methods) when it fits, else float32
+(the calibration then read as complex64), else a one-line :class:`MemoryBudgetError` before anything is read.
 
 Sizes are bytes; :func:`format_bytes` prints them in GB/MB (powers of 10^3 would mislead here:
 GB = 2^30 bytes, as ``ulimit``, ``free -g`` and the budget count them).
@@ -137,13 +137,16 @@ def default_budget() -> tuple[int, str]:
 def plan_precision(cls, params: dict, rows: int, voxels: int, frames: int,
                    budget: int, budget_source: str) -> MemoryEstimate:
     """The estimate of method ``cls`` (a Reconstructor class) with ``params`` for R=``rows``
-    complex rows, P=``voxels`` and F=``frames``, in the first precision of :data:`PRECISIONS` that
+    complex rows, P=``voxels`` and F=``frames``, in the first precision of :data:`PRECISIONS`, from the
+    method's default on, that
     fits ``budget`` bytes (only ``params["dtype"]`` when given; float32 first when the method's
     strategy at float64 is one of :data:`APPROXIMATE_STRATEGIES`). Raises :class:`MemoryBudgetError`
     (one line: method, problem, estimate, budget) when none fits."""
     given = params.get("dtype")
     has_dtype = "dtype" in cls.Config.model_fields
-    choices = [given] if given or not has_dtype else list(PRECISIONS)
+    default = cls.Config.model_fields["dtype"].default if has_dtype else None
+    # the method's own precision first (a float32 method stays float32: CLI and API agree), then less
+    choices = [given] if given or not has_dtype else list(PRECISIONS[PRECISIONS.index(default):])
 
     def estimate(precision):
         values = dict(params, dtype=precision) if has_dtype and precision else dict(params)

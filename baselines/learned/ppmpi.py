@@ -15,9 +15,13 @@ import torch
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.memory import (MemoryEstimate, common_parts, gram_block_bytes, gram_bytes, real_size,
+                             stacked_operator_bytes)
 from mpirecon.models.denoiser import load_denoiser
-from mpirecon.physics.operator import operator_for
+from mpirecon.optim.classical import compressed_memory, solver_strategy
 from mpirecon.optim.pnp import PnPSettings, pnp_admm, prepare_pnp
+from mpirecon.physics.compression import DEFAULT_RANK, compressed_operator
+from mpirecon.physics.operator import operator_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .denoiser_training import DenoiserTrainConfig, train_denoiser
@@ -27,6 +31,8 @@ class PPMPIConfig(ReconstructorConfig, PnPSettings):
     """PP-MPI parameters: those of :class:`mpirecon.optim.pnp.PnPSettings`, device and working precision."""
 
     dtype: str = Field("float32", pattern="^(float32|float64)$")
+    rank: int = Field(DEFAULT_RANK, ge=1, description="rows of the compressed operator a large calibration is "
+                      "reconstructed with on the CPU (its dominant row space, as the classical solvers)")
 
     @property
     def pnp(self) -> PnPSettings:
@@ -50,10 +56,39 @@ class PPMPIReconstructor(Reconstructor):
         self.weights_file = Path(self.denoiser.source)
         self.denoiser.net.to(torch.device(self.config.device), getattr(torch, self.config.dtype))
 
+    @staticmethod
+    def strategy(config, rows: int, voxels: int) -> str:
+        """"compressed" on the CPU when the stacked operator would be too large to hold (the
+        iteration then runs on the calibration's dominant row space, numpy), else "torch"."""
+        compressed = config.device == "cpu" and solver_strategy("auto", rows, voxels, config.dtype) == "compressed"
+        return "compressed" if compressed else "torch"
+
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:
+        """The matrix and frames; the torch operator (2R x P), or for a large calibration on the CPU the
+        compressed operator and its set-up; the Woodbury Grams beyond the dense size; the iterates and
+        the denoiser's activations (about 100 values per voxel and frame)."""
+        prec = config.dtype
+        strategy = cls.strategy(config, rows, voxels)
+        parts = common_parts(rows, voxels, frames, prec)
+        if strategy == "compressed":
+            parts.update(compressed_memory(rows, voxels, config.rank, prec))
+        else:
+            parts["operator"] = stacked_operator_bytes(rows, voxels, prec)
+            if solver_strategy("auto", rows, voxels, prec) != "dense":
+                parts["gram"] = 3 * gram_bytes(rows) + 2 * gram_block_bytes(voxels)
+        parts["iterates"] = 8 * voxels * frames * real_size(prec)
+        parts["denoiser"] = 100 * voxels * frames * 4
+        return MemoryEstimate(parts, prec, strategy)
+
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        self.host = operator_for(system_matrix, "float64")  # data and per-frame scales in float64
-        self.op = operator_for(system_matrix, self.config.dtype, self.config.device, backend="torch")
-        prepare_pnp(self.op, self.config.pnp)
+        cfg = self.config
+        if self.strategy(cfg, system_matrix.num_rows, system_matrix.num_voxels) == "compressed":
+            self.op = self.host = compressed_operator(operator_for(system_matrix, cfg.dtype), cfg.rank)
+        else:
+            self.host = operator_for(system_matrix, "float64")  # data and per-frame scales in float64
+            self.op = operator_for(system_matrix, cfg.dtype, cfg.device, backend="torch")
+        prepare_pnp(self.op, cfg.pnp)
 
     def _solve(self, spectra):
         images, info = pnp_admm(self.op, self.host, spectra, self.denoiser, self.config.pnp, noise=self.noise)

@@ -32,8 +32,11 @@ def run(args) -> int:
     caps = cls.capabilities
     flags = (("needs a system matrix", caps.needs_system_matrix), ("needs weights", caps.needs_weights),
              ("batches of frames", caps.supports_batches), ("GPU (device=cuda)", caps.supports_gpu),
-             ("trainable (mpirecon train)", caps.trainable))
+             ("trainable (mpirecon train)", caps.trainable), ("3D grids", caps.supports_3d))
     print("capabilities: " + "; ".join(f"{label}: {'yes' if on else 'no'}" for label, on in flags))
+    if not caps.supports_3d:
+        print("3D calibrations: reconstructs one slice at a time (run --slice z=K; a 3D calibration is "
+              "refused with that hint)")
     print(f"\nparameters (mpirecon run --method {args.name} --param KEY=VALUE):")
     print("\n".join(field_lines(cls.Config)))
     if cls.TrainSettings is not None:

@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--png", default=None, help="also write a PNG of the first frame")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--memory-limit", default=None, metavar="SIZE",
-                   help="memory budget (e.g. 4G, 500M): picks the working precision (float64 when it fits, else "
+                   help="memory budget (e.g. 4G, 500M): picks the working precision (the method's own when it fits, else "
                    "float32; float32 first for methods on the compressed operator) and refuses up front when the "
                    "method's estimate exceeds it (None: "
                    "70%% of the memory still available to this process)")

@@ -67,9 +67,9 @@ def noise_schedule(settings: PnPIteration, host, b: np.ndarray, noise, warm: boo
 
 
 def prepare_pnp(op, settings: PnPIteration) -> None:
-    """The per-matrix set-up of :func:`pnp_admm` (cached on the torch operator ``op``): the
-    x-update factorisation for ``rho``."""
-    op.x_update(settings.rho)
+    """The per-matrix set-up of :func:`pnp_admm` (cached on the operator ``op``): the x-update
+    factorisation for ``rho`` (in the operator's unit, as the ADMM solvers)."""
+    op.x_update(settings.rho * op.unit)
 
 
 def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
@@ -77,8 +77,11 @@ def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *,
     """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info).
 
     Args:
-        op: the torch-backend :class:`~mpirecon.physics.operator.SystemOperator` (CPU or GPU; its dtype is the
-            working precision); host: the float64 numpy operator of the same matrix (data, scales).
+        op: the operator the iteration runs on, its dtype the working precision: the torch-backend
+            :class:`~mpirecon.physics.operator.SystemOperator` (CPU or GPU), or a numpy one such as the
+            compressed operator of a large calibration (the denoiser then gets tensors of its columns).
+        host: the numpy operator the data, scales and noise schedule come from: the float64 operator
+            of the same matrix, or ``op`` itself for a compressed operator (its data are ``Qᵀ b``).
         denoiser: a :class:`~mpirecon.models.denoiser.LoadedDenoiser` on ``op``'s device and dtype.
         noise: the frames' :class:`~mpirecon.preprocess.noise.NoiseEstimate` (or None), for ``sigma_end='auto'``.
         init: start images (F, P) in the output's units (x fastest), e.g. another method's; None: zero.
@@ -92,18 +95,22 @@ def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *,
     s = host.frame_scales(b)
     shape = tuple(host.image_shape)
     schedule = noise_schedule(settings, host, b, noise, warm=init is not None)
-    device, dtype = torch.device(op.device), getattr(torch, op.dtype.name)
+    device = torch.device("cpu" if op.on_cpu else op.device)
+    dtype = getattr(torch, op.dtype.name)
     levels = iter(torch.as_tensor(schedule, device=device, dtype=dtype))  # one row per prox call
-
     apply = denoise_volume if len(shape) == 3 else denoise  # 3D: the 2D denoiser along each axis
 
-    def denoise_columns(v: torch.Tensor) -> torch.Tensor:
-        img = v.T.reshape((-1,) + shape)
-        return apply(denoiser, img, next(levels)).reshape(img.shape[0], -1).T
+    def denoise_columns(v):
+        t = torch.as_tensor(v, device=device, dtype=dtype)  # a numpy operator's columns: as a tensor
+        img = t.T.reshape((-1,) + shape)
+        out = apply(denoiser, img, next(levels)).reshape(img.shape[0], -1).T
+        return out.numpy() if op.on_cpu else out
+
+    def on_op(array):
+        return np.asarray(array, dtype=op.dtype) if op.on_cpu else torch.as_tensor(array, device=device, dtype=dtype)
 
     terms = [Denoiser(denoise_columns)] + ([NonNegative()] if settings.nonneg else [])
-    bt = torch.as_tensor(b / s, device=device, dtype=dtype)
-    x_init = None if init is None else torch.as_tensor(np.asarray(init).T / s, device=device, dtype=dtype)
+    x_init = None if init is None else on_op(np.asarray(init).T / s)
     with torch.inference_mode():
-        z = admm(op, bt, terms, settings.rho, settings.iterations, x_init=x_init)
-    return (z.cpu().numpy().astype(np.float64) * s).T, {"sigma_end": schedule[-1].tolist()}
+        z = admm(op, on_op(b / s), terms, settings.rho * op.unit, settings.iterations, x_init=x_init)
+    return (op.host(z).astype(np.float64) * s).T, {"sigma_end": schedule[-1].tolist()}

@@ -153,7 +153,7 @@ def prepare(plan, cls, cache, frames_at_once: int, log) -> Prepared:
         trained = recon.geometry.selection if recon.geometry is not None else {}
         threshold = trained.get("snr_threshold", DEFAULT_SNR_THRESHOLD)
     recon, memory = planned_precision(plan, cls, recon, params, threshold, frames_at_once, log)
-    dtype = np.complex64 if getattr(recon.config, "dtype", None) == "float32" else np.complex128
+    dtype = np.dtype(memory["matrix_dtype"])
     corrected = measurement_is_corrected(plan)
     from mpirecon.plan.cache import file_key
     key = (file_key(ins.calibration), threshold, sel.min_frequency, sel.max_frequency,
@@ -226,13 +226,18 @@ def planned_precision(plan, cls, recon, params: dict, threshold: float, frames: 
     rows, voxels = selected_problem_size(plan.inputs.calibration, threshold, sel.min_frequency, sel.max_frequency,
                                          sel.channels, sel.num_used_freqs, sel.slice)
     est = plan_precision(cls, params, rows, voxels, frames, budget, source)
-    if "dtype" in cls.Config.model_fields and recon.config.dtype != est.precision:
+    own = recon.config.dtype if "dtype" in cls.Config.model_fields else None
+    if own is not None and own != est.precision:
         recon = recon.with_params(dtype=est.precision)
-    chosen = "given" if "dtype" in params else "chosen for the budget"
+    chosen = "given" if "dtype" in params else ("the method's own" if est.precision == own else "lowered for the budget")
+    # the calibration in complex128 (as load_system_matrix reads it: the same matrix, fingerprint and
+    # images as the API) unless the budget lowered the precision or the extra half does not fit
+    wide = est.precision == "float64" or (chosen != "lowered for the budget" and est.total + rows * voxels * 8 <= budget)
     log(f"memory: {cls.name} needs about {est.describe()}; budget {format_bytes(budget)} ({source}); "
         f"precision {est.precision} ({chosen})")
     return recon, {"estimate_bytes": est.total, "budget_bytes": budget, "budget": source,
                    "precision": est.precision, "precision_source": chosen, "strategy": est.strategy,
+                   "matrix_dtype": "complex128" if wide else "complex64",
                    "rows": rows, "voxels": voxels, "frames": frames}
 
 
