@@ -93,12 +93,14 @@ def run(folder: Path, method: str, block: int | None, weights: str | None, frame
           f"output {out.stat().st_size / 1e6:.0f} MB")
 
 
-def kill(folder: Path, method: str, weights: str | None) -> None:
+def kill(folder: Path, method: str, weights: str | None, signals=("SIGTERM", "SIGINT")) -> None:
     """Start a run, stop it midway with SIGTERM, then SIGINT: no output file, no temporary file left."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (getattr(signal, name) for name in signals):
         out = folder / f"killed_{sig.name}.mdf"
         before = set(folder.iterdir())
-        proc = subprocess.Popen(mpirecon_run(folder, method, 1000, weights, out), stderr=subprocess.PIPE, text=True)
+        # a job started in the background ignores SIGINT; the run gets the default (Python: KeyboardInterrupt)
+        proc = subprocess.Popen(mpirecon_run(folder, method, 1000, weights, out), stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 600
         while time.time() < deadline and not (set(folder.iterdir()) - before):  # the temporary output exists
             time.sleep(0.5)
@@ -118,6 +120,7 @@ if __name__ == "__main__":
     ap.add_argument("--method", default="kaczmarz")
     ap.add_argument("--block-size", type=int, default=None)
     ap.add_argument("--weights", default=None)
+    ap.add_argument("--signals", nargs="+", default=["SIGTERM", "SIGINT"], help="kill: the signals tried")
     ap.add_argument("--select", default=None, help="run: a frame selection, e.g. 0:20000 (default: all)")
     a = ap.parse_args()
     if a.step == "write":
@@ -125,4 +128,4 @@ if __name__ == "__main__":
     elif a.step == "run":
         run(a.folder, a.method, a.block_size, a.weights, a.select)
     else:
-        kill(a.folder, a.method, a.weights)
+        kill(a.folder, a.method, a.weights, a.signals)

@@ -49,17 +49,11 @@ REPORT_EVERY = 100
 
 
 class DIPConfig(ReconstructorConfig):
-    iterations: int = Field(6000, ge=1, le=1_000_000, description="most Adam iterations per frame (paper: 4000). "
-                            "With depth 1 and 6000 the fit costs about what depth 2 and 4000 did and scored "
-                            "18.20/20.04/18.86/21.74 vs 18.38/19.62/18.55/20.48 dB at 20/25/30/35 dB (realistic "
-                            "validation split, 12 phantoms per SNR: benchmarks/dip_validation.py)")
-    lr: float = Field(6e-2, gt=0, description="Adam learning rate (paper: 1e-3). The fit is still short of the "
-                                             "data misfit after 4000 steps on realistic data, so a larger rate "
-                                             "scored higher: 1e-2/3e-2/6e-2 gave 17.41/18.45/18.65 dB at 30 dB "
-                                             "(realistic validation split, 16 phantoms per SNR)")
+    iterations: int = Field(6000, ge=1, le=1_000_000, description="most Adam iterations per frame (paper: 4000; "
+                            "why 6000: docs/training.md)")
+    lr: float = Field(6e-2, gt=0, description="Adam learning rate (paper: 1e-3; why larger: docs/training.md)")
     channels: int = Field(16, ge=1, le=256, description="feature maps of every generator convolution")
-    depth: int = Field(1, ge=0, le=5, description="down/up-sampling levels of the generator U-Net (depth 1 with "
-                                                 "4000 iterations: 18.21/19.81/18.55/20.99 dB, see iterations)")
+    depth: int = Field(1, ge=0, le=5, description="down/up-sampling levels of the generator U-Net")
     seed: int = Field(0, description="seed of the generator's initial weights and its fixed input z")
     stopping: Literal["discrepancy", "none"] = Field(
         "discrepancy", description="'discrepancy': stop a frame when ||Ax-b||² <= tau² x noise energy "

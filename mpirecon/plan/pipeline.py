@@ -232,10 +232,13 @@ def planned_precision(plan, cls, recon, params: dict, threshold: float, frames: 
     chosen = "given" if "dtype" in params else ("the method's own" if est.precision == own else "lowered for the budget")
     # the calibration in complex128 (as load_system_matrix reads it: the same matrix, fingerprint and
     # images as the API) unless the budget lowered the precision or the extra half does not fit
-    wide = est.precision == "float64" or (chosen != "lowered for the budget" and est.total + rows * voxels * 8 <= budget)
-    log(f"memory: {cls.name} needs about {est.describe()}; budget {format_bytes(budget)} ({source}); "
+    widening = rows * voxels * 8 if est.precision == "float32" else 0  # complex128 instead of complex64
+    wide = not widening or (chosen != "lowered for the budget" and est.total + widening <= budget)
+    total = est.total + (widening if wide else 0)
+    read = f" + {format_bytes(widening)} to read the calibration in complex128" if wide and widening else ""
+    log(f"memory: {cls.name} needs about {est.describe()}{read}; budget {format_bytes(budget)} ({source}); "
         f"precision {est.precision} ({chosen})")
-    return recon, {"estimate_bytes": est.total, "budget_bytes": budget, "budget": source,
+    return recon, {"estimate_bytes": total, "budget_bytes": budget, "budget": source,
                    "precision": est.precision, "precision_source": chosen, "strategy": est.strategy,
                    "matrix_dtype": "complex128" if wide else "complex64",
                    "rows": rows, "voxels": voxels, "frames": frames}
