@@ -175,3 +175,21 @@ def test_every_2d_only_method_refuses_a_3d_calibration_in_one_line(tmp_path, cap
             assert not (tmp_path / f"{method}.mdf").exists()
         else:
             assert code == 0, err
+
+
+def test_the_block_shrinks_to_fit_the_memory_budget(files, tmp_path):
+    from mpirecon.io.loading import selected_problem_size
+    from mpirecon.registry import get_reconstructor_class
+    cls = get_reconstructor_class("kaczmarz")
+    rows, voxels = selected_problem_size(files / "sm.mdf", 1.5)
+    config = cls._validated({"dtype": "float64"})
+    one, seven = (cls.memory_estimate(config, rows, voxels, n).total for n in (1, 7))
+    assert seven > one
+    limit = str((one + seven) // 2)  # the 7 frames of one block do not fit, a few do
+    plan = plan_for(files, dtype="float64").with_changes(method={"memory_limit": limit},
+                                                         output={"path": str(tmp_path / "b.mdf")})
+    result = plan.run(keep_images=True)
+    assert result.memory["frames"] < 7 and result.images.shape[0] == 7
+    np.testing.assert_allclose(result.images, plan_for(files).run().images, rtol=1e-10, atol=1e-13)
+    with pytest.raises(Exception, match="memory budget"):  # a block size given is kept, and refused
+        plan.with_changes(frames={"block_size": 7}, output={"path": None}).run()

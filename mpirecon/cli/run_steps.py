@@ -17,7 +17,8 @@ def add_input_args(p) -> None:
     p.add_argument("--background-frames", default=None, metavar="SPEC",
                    help="background (empty-scanner) frames to use, same syntax as --frames; None: all")
     p.add_argument("--block-size", type=int, default=None, metavar="N",
-                   help="frames read, reconstructed and written at a time (memory of one block); None: 1000")
+                   help="frames read, reconstructed and written at a time (memory of one block); None: 1000, or fewer "
+                   "when the method's estimate for them exceeds the memory budget")
     p.add_argument("--ignore-scanner-mismatch", action="store_true",
                    help="reconstruct even if drive field, receiver or gradient differ from the calibration's (warns)")
     p.add_argument("--row-weighting", default=None, choices=["none", "rownorm", "whiten"],

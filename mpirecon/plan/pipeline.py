@@ -92,6 +92,8 @@ def run_plan(plan, *, cache=None, progress: bool = False, log: Optional[Callable
     if outputs and ins.calibration is not None:  # the images' size, before the calibration is read
         check_space(outputs["-o"], total * calibration_voxels(ins.calibration) * 8 + 2 ** 20)
     prepared = prepare(plan, cls, cache, block_frames(plan, blocks), log)
+    if prepared.memory and prepared.memory["frames"] < block_frames(plan, blocks):  # a smaller block fits
+        blocks = frame_blocks(plan, prepared.memory["frames"])
     keep = keep_images if keep_images is not None else (not outputs or len(blocks) == 1 or plan.frames.average)
     log(f"reconstructing {total} frame(s) with {cls.name}" + (f" in {len(blocks)} blocks" if len(blocks) > 1 else ""))
     with _FrameWriter(outputs, total, prepared.target.grid, out.overwrite, cls.name, prepared.fov) as writer:
@@ -106,9 +108,10 @@ def run_plan(plan, *, cache=None, progress: bool = False, log: Optional[Callable
                       state.per_frame_s, rec.parameters.get("memory", {}))
 
 
-def frame_blocks(plan) -> list[np.ndarray]:
+def frame_blocks(plan, size: Optional[int] = None) -> list[np.ndarray]:
     """The foreground frames of the plan's measurement, in blocks read and reconstructed together
-    (each a multiple of ``average_blocks``); from the header alone."""
+    (each a multiple of ``average_blocks``; ``size`` reconstructed frames each, default the plan's
+    ``block_size`` or :data:`DEFAULT_BLOCK_FRAMES`); from the header alone."""
     from mdf_io import MDFFile, MDFFormatError
     from mpirecon.io.frames import FrameSelectionError, parse_frames
 
@@ -125,7 +128,7 @@ def frame_blocks(plan) -> list[np.ndarray]:
     if len(frames) % group:
         raise FrameSelectionError(f"{path}: --average-blocks {group}: expected a divisor of the {len(frames)} "
                                   f"selected frame(s) (>= 1), found {group}")
-    size = (f.block_size or DEFAULT_BLOCK_FRAMES) * group
+    size = (size or f.block_size or DEFAULT_BLOCK_FRAMES) * group
     return [frames[i:i + size] for i in range(0, len(frames), size)]
 
 
@@ -216,7 +219,7 @@ def planned_precision(plan, cls, recon, params: dict, threshold: float, frames: 
     the method's estimate for the selected rows, voxels and the frames of one block, known before the
     matrix is read (:mod:`mpirecon.memory`); a one-line MemoryBudgetError when nothing fits."""
     from mpirecon.io.loading import selected_problem_size
-    from mpirecon.memory import budget_from, format_bytes, plan_precision
+    from mpirecon.memory import MemoryBudgetError, budget_from, format_bytes, plan_precision
 
     try:
         budget, source = budget_from(plan.method.memory_limit)
@@ -225,7 +228,14 @@ def planned_precision(plan, cls, recon, params: dict, threshold: float, frames: 
     sel = plan.selection
     rows, voxels = selected_problem_size(plan.inputs.calibration, threshold, sel.min_frequency, sel.max_frequency,
                                          sel.channels, sel.num_used_freqs, sel.slice)
-    est = plan_precision(cls, params, rows, voxels, frames, budget, source)
+    while True:  # without a block_size in the plan, halve the block until the method fits the budget
+        try:
+            est = plan_precision(cls, params, rows, voxels, frames, budget, source)
+            break
+        except MemoryBudgetError:
+            if plan.frames.block_size is not None or frames == 1:
+                raise
+            frames = max(1, frames // 2)
     own = recon.config.dtype if "dtype" in cls.Config.model_fields else None
     if own is not None and own != est.precision:
         recon = recon.with_params(dtype=est.precision)
