@@ -54,7 +54,8 @@ def describe(path) -> str:
 
 
 #: keys of a reconstruction's ``_parameters`` that are provenance, not method parameters
-_RECORD_KEYS = ("selection", "noise", "inputs", "frames", "measurement", "system_matrix", "weights")
+_RECORD_KEYS = ("selection", "noise", "inputs", "frames", "measurement", "system_matrix", "weights", "memory", "plan",
+                "versions")
 
 
 def _pairs(d: dict) -> str:
@@ -82,6 +83,15 @@ def _provenance_lines(params: dict) -> list:
                 lines.append(f"input:       {role}: {ident.get('path')} ({tag})")
     else:
         lines += [f"input:       {k}: {params[k]}" for k in ("measurement", "system_matrix", "weights") if k in params]
+    if isinstance(params.get("memory"), dict):
+        mem = params["memory"]
+        lines.append(f"memory:      precision {mem.get('precision')} ({mem.get('precision_source')}), strategy "
+                     f"{mem.get('strategy')}, estimate {mem.get('estimate_bytes', 0) / 1e6:.0f} MB, peak "
+                     f"{mem.get('peak_bytes', 0) / 1e6:.0f} MB")
+    if isinstance(params.get("versions"), dict):
+        lines.append(f"versions:    {_pairs(params['versions'])}")
+    if isinstance(params.get("plan"), dict):
+        lines.append("plan:        recorded (`mpirecon rerun FILE -o NEW` repeats it)")
     return lines
 
 

@@ -85,6 +85,8 @@ def test_provenance_own_uuid_inputs_and_info(at, capsys):
     assert "method:      kaczmarz" in info and "lam=0.02" in info and "snr_threshold=1.5" in info
     assert f"measurement: meas.mdf (uuid {meas_uuid})" in info and f"(uuid {sm_uuid})" in info
     assert "frames:      average=False" in info and "frames=0:3" in info
+    assert "plan:        recorded" in info and "versions:    " in info and "memory:      precision float64" in info
+    assert "plan={" not in info  # the plan is not dumped into the parameters line
 
 
 def test_export_png_gif_nifti_mp4(at, capsys):
