@@ -7,6 +7,7 @@ output appears complete or not at all). ``mpirecon run`` and ``mpirecon rerun`` 
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from mpirecon.errors import UsageError
-from mpirecon.plan.steps import (RowWeighting, check_scanner_settings, measurement_is_corrected, provenance,
-                    transfer_corrected_calibration, transfer_corrected_measurement)
+from mpirecon.plan.steps import (RowWeighting, check_scanner_settings, given_transfer_function,
+                                 measurement_is_corrected, provenance, transfer_corrected_calibration,
+                                 transfer_corrected_measurement)
 
 #: reconstructed frames per block when the plan does not say (and the budget allows)
 DEFAULT_BLOCK_FRAMES = 1000
@@ -296,6 +298,10 @@ def _solve_blocks(plan, prepared: Prepared, blocks, writer, keep: bool, progress
     recon = prepared.recon
     reads = [None] if plan.frames.average else blocks
     kept, indices, first, first_s, rest_s, rest_n, header = [], [], None, 0.0, 0.0, 0, None
+    transfer = functools.cache(lambda: given_transfer_function(plan))  # the file read once per run
+
+    def quiet(line):  # later blocks repeat the first block's steps without saying so again
+        pass
     setup_s = None
     with Progress(len(reads), "reconstructing (blocks)", enabled=progress and len(reads) > 1) as bar:
         for frames in reads:
@@ -304,7 +310,8 @@ def _solve_blocks(plan, prepared: Prepared, blocks, writer, keep: bool, progress
             if header is None:
                 check_scanner_settings(plan, meas, recon.system_matrix, log)
                 header = meas.header
-            meas = transfer_corrected_measurement(plan, meas, recon.system_matrix, log)
+            meas = transfer_corrected_measurement(plan, meas, recon.system_matrix, log if first is None else quiet,
+                                                  transfer)
             if prepared.weighting is not None:
                 meas = prepared.weighting.applied(meas, recon.system_matrix)
             if first is None:

@@ -60,15 +60,16 @@ def transfer_corrected_calibration(plan, sm, meas_corrected: bool, log):
     return correct_system_matrix(sm, given_transfer_function(plan))
 
 
-def transfer_corrected_measurement(plan, meas, system_matrix, log):
+def transfer_corrected_measurement(plan, meas, system_matrix, log, given=None):
     """``meas`` divided by the transfer function when it is uncorrected and ``system_matrix`` is
-    corrected (None: no calibration, unchanged)."""
+    corrected (None: no calibration, unchanged). ``given``: a callable returning the transfer
+    function of ``inputs.transfer_function`` (read once per run by the caller; default: read now)."""
     from mpirecon.preprocess.transfer import correct_measurement
     if (plan.preprocessing.transfer_correction == "off" or system_matrix is None
             or meas.transfer_function_corrected or not system_matrix.transfer_function_corrected):
         return meas
     log(f"dividing measurement {plan.inputs.measurement} by the transfer function (the calibration is corrected)")
-    return correct_measurement(meas, given_transfer_function(plan))
+    return correct_measurement(meas, (given or (lambda: given_transfer_function(plan)))())
 
 
 def check_scanner_settings(plan, meas, system_matrix, log) -> None:
