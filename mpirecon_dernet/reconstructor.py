@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
+from mpirecon.learning.weights import recorded_hyperparameters
 from mpirecon.physics.operator import operator_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
@@ -29,17 +30,6 @@ class DERnetConfig(ReconstructorConfig):
     @classmethod
     def _shorthand(cls, value):
         return refinement_value(value)
-
-
-def hyperparameters_of_weights(meta: dict) -> DERnetHyperParams:
-    """The :class:`~.model.DERnetHyperParams` recorded in DERnet weights metadata (numbers coerced)."""
-    hp = meta["hyperparameters"]
-    stages = hp["pooling_stages"]
-    return DERnetHyperParams(num_rows=int(hp["num_rows"]), grid=(int(hp["grid"][0]), int(hp["grid"][1])),
-                             c1=int(hp["c1"]), c2=int(hp["c2"]), c3=int(hp["c3"]), c4=int(hp["c4"]), c5=int(hp["c5"]),
-                             rho0=float(hp["rho0"]), rho1=float(hp["rho1"]),
-                             pooling_stages=None if stages is None else int(stages),
-                             consistency_stages=int(hp.get("consistency_stages", 0)))
 
 
 class DERnetReconstructor(TrainedForCalibration, Reconstructor):
@@ -66,7 +56,7 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
 
     def _load_weights(self, weights) -> None:
         def build(meta):
-            self.hp = hyperparameters_of_weights(meta)
+            self.hp = recorded_hyperparameters(DERnetHyperParams, meta["hyperparameters"])
             self.kappa = float(meta["kappa"])
             return DERnet(self.hp)
 

@@ -15,6 +15,7 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
+from mpirecon.learning.weights import recorded_hyperparameters
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from mpirecon.learning.unrolled import factors_for
@@ -26,14 +27,6 @@ from .admm_net_training import KIND, ADMMNetTrainConfig, train_admm_net
 class ADMMNetConfig(ReconstructorConfig):
     batch_size: int = Field(1024, ge=1, description="frames per forward pass")
     dtype: str = Field("float32", pattern="^(float32|float64)$")
-
-
-def hyperparameters_of_weights(meta: dict) -> ADMMNetHyperParams:
-    """The :class:`~.admm_net_model.ADMMNetHyperParams` recorded in weights metadata (coerced)."""
-    hp = meta["hyperparameters"]
-    return ADMMNetHyperParams(image_shape=(int(hp["image_shape"][0]), int(hp["image_shape"][1])),
-                              stages=int(hp["stages"]), channels=int(hp["channels"]), layers=int(hp["layers"]),
-                              shared=bool(hp["shared"]), rho0=float(hp["rho0"]))
 
 
 class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
@@ -48,7 +41,7 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
 
     def _load_weights(self, weights) -> None:
         def build(meta):
-            self.hp = hyperparameters_of_weights(meta)
+            self.hp = recorded_hyperparameters(ADMMNetHyperParams, meta["hyperparameters"])
             return ADMMNet(self.hp)
 
         net, _ = self._read_trained_weights(weights, KIND, "ADMM-Net", build)

@@ -15,6 +15,7 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
+from mpirecon.learning.weights import recorded_hyperparameters
 from mpirecon.learning.unrolled import factors_for
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
@@ -31,17 +32,6 @@ class DEQConfig(ReconstructorConfig):
                                                             "iteration (None: the trained setting)")
 
 
-def hyperparameters_of_weights(meta: dict) -> DEQHyperParams:
-    """The :class:`~.deq_mpi_model.DEQHyperParams` recorded in weights metadata (coerced)."""
-    hp = meta["hyperparameters"]
-    return DEQHyperParams(image_shape=(int(hp["image_shape"][0]), int(hp["image_shape"][1])),
-                          channels=int(hp["channels"]), layers=int(hp["layers"]),
-                          consistency_channels=int(hp["consistency_channels"]),
-                          consistency_layers=int(hp["consistency_layers"]), rho0=float(hp["rho0"]),
-                          max_iterations=int(hp["max_iterations"]), tolerance=float(hp["tolerance"]),
-                          grad_steps=int(hp.get("grad_steps", 1)))
-
-
 class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
     """DEQ-MPI (after Güngör et al. 2023); ``weights`` from ``mpirecon train --method deq_mpi``."""
 
@@ -56,7 +46,7 @@ class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
         cfg = self.config
 
         def build(meta):
-            hp = hyperparameters_of_weights(meta)
+            hp = recorded_hyperparameters(DEQHyperParams, meta["hyperparameters"])
             overrides = {k: getattr(cfg, k) for k in ("max_iterations", "tolerance") if getattr(cfg, k) is not None}
             self.hp = dataclasses.replace(hp, **overrides)
             return DEQMPI(self.hp)

@@ -96,3 +96,31 @@ def _detached(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_detached(v) for v in obj)
     return obj
+
+
+def recorded_hyperparameters(cls, recorded: dict):
+    """The dataclass ``cls`` (a model's hyperparameters) from the JSON ``recorded`` with weights:
+    each field coerced to its annotation (int, float, bool, tuples of them; ``X | None`` keeps
+    None); a field that older weights did not record takes its default. A missing required field
+    or a value of the wrong kind raises (KeyError/TypeError/ValueError: a corrupt file)."""
+    import dataclasses
+    import typing
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _coerced(hints[f.name], recorded[f.name])
+                  for f in dataclasses.fields(cls) if f.name in recorded or f.default is dataclasses.MISSING})
+
+
+def _coerced(annotation, value):
+    import types
+    import typing
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return _coerced(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        kinds = [args[0]] * len(value) if Ellipsis in args else list(args)
+        if len(kinds) != len(value):
+            raise ValueError(f"expected {len(kinds)} values, found {value!r}")
+        return tuple(_coerced(kind, v) for kind, v in zip(kinds, value))
+    return annotation(value)
