@@ -12,18 +12,14 @@ the best validation loss is saved. It shares DERnet's data pipeline (:class:`mpi
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.errors import ReconstructorError
-from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsTrainConfig
-from mpirecon.learning.loop import TrainResult, fit, training_session
-from mpirecon.learning.unrolled import factors_for
-from mpirecon.io.provenance import versions
+from mpirecon.learning.loop import TrainResult
+from mpirecon.learning.unrolled import train_unrolled
 
 from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 
@@ -58,16 +54,7 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
         :class:`~mpirecon.learning.loop.TrainResult`.
     """
     cfg = config or ADMMNetTrainConfig()
-    shape = system_matrix.image_shape
-    if len(shape) != 2:
-        raise ReconstructorError("admm_net: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
-    with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
-        data = cfg.pairs(system_matrix)
-        factors = factors_for(system_matrix, "float32", session.device)
-        hp = ADMMNetHyperParams(image_shape=(int(shape[0]), int(shape[1])), stages=cfg.stages,
-                                channels=cfg.channels, layers=cfg.layers, shared=cfg.shared, rho0=cfg.rho0)
-        metadata = dict(calibration_metadata(system_matrix), model=KIND, hyperparameters=hp.as_dict(),
-                        training=dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),
-                        versions=versions())
-        return fit(ADMMNet(hp), data, lambda model, b: predict(model, b, factors), Path(out_path), kind=KIND,
-                   metadata=metadata, config=cfg, session=session, resume=resume, progress=progress)
+    return train_unrolled(system_matrix, out_path, cfg, kind=KIND, model=ADMMNet, predict=predict, resume=resume,
+                          progress=progress, hyperparameters=lambda shape: ADMMNetHyperParams(
+                              image_shape=shape, stages=cfg.stages, channels=cfg.channels, layers=cfg.layers,
+                              shared=cfg.shared, rho0=cfg.rho0))

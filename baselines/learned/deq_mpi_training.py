@@ -13,18 +13,14 @@ ones DERnet and ADMM-Net use (kind ``deq_mpi``).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from pydantic import Field
 
 from mdf_io import SystemMatrix
-from mpirecon.errors import ReconstructorError
-from mpirecon.learning.calibration import calibration_metadata
 from mpirecon.learning.data import PairsTrainConfig
-from mpirecon.learning.loop import TrainResult, fit, training_session
-from mpirecon.learning.unrolled import factors_for
-from mpirecon.io.provenance import versions
+from mpirecon.learning.loop import TrainResult
+from mpirecon.learning.unrolled import train_unrolled
 
 from .deq_mpi_model import DEQMPI, DEQHyperParams, predict
 
@@ -58,18 +54,9 @@ def train_deq_mpi(system_matrix: SystemMatrix, out_path, config: DEQTrainConfig 
     """Train DEQ-MPI for ``system_matrix`` (already frequency-selected) and save the best model
     into ``out_path`` (checkpoint ``out_path + '.ckpt'``; ``resume`` continues one)."""
     cfg = config or DEQTrainConfig()
-    shape = system_matrix.image_shape
-    if len(shape) != 2:
-        raise ReconstructorError("deq_mpi: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
-    with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
-        data = cfg.pairs(system_matrix)
-        factors = factors_for(system_matrix, "float32", session.device)
-        hp = DEQHyperParams(image_shape=(int(shape[0]), int(shape[1])), channels=cfg.channels, layers=cfg.layers,
-                            consistency_channels=cfg.consistency_channels, consistency_layers=cfg.consistency_layers,
-                            rho0=cfg.rho0, max_iterations=cfg.max_iterations, tolerance=cfg.tolerance,
-                            grad_steps=cfg.grad_steps)
-        metadata = dict(calibration_metadata(system_matrix), model=KIND, hyperparameters=hp.as_dict(),
-                        training=dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),
-                        versions=versions())
-        return fit(DEQMPI(hp), data, lambda model, b: predict(model, b, factors), Path(out_path), kind=KIND,
-                   metadata=metadata, config=cfg, session=session, resume=resume, progress=progress)
+    return train_unrolled(system_matrix, out_path, cfg, kind=KIND, model=DEQMPI, predict=predict, resume=resume,
+                          progress=progress, hyperparameters=lambda shape: DEQHyperParams(
+                              image_shape=shape, channels=cfg.channels, layers=cfg.layers,
+                              consistency_channels=cfg.consistency_channels,
+                              consistency_layers=cfg.consistency_layers, rho0=cfg.rho0,
+                              max_iterations=cfg.max_iterations, tolerance=cfg.tolerance, grad_steps=cfg.grad_steps))

@@ -74,3 +74,31 @@ def conv_prior(channels: int, layers: int, dims: int = 2, inputs: int = 1, outpu
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     return nn.Sequential(*mods, last)
+
+
+def train_unrolled(system_matrix, out_path, cfg, *, kind: str, hyperparameters, model, predict,
+                   resume=None, progress: bool = True):
+    """The training of an unrolled network on simulated pairs (ADMM-Net, DEQ-MPI): a 2D grid, the
+    session, the pairs of ``cfg`` (a :class:`~mpirecon.learning.data.PairsTrainConfig`), the float32
+    factors on the session's device, ``hyperparameters((Ny, Nx))`` -> hp, ``model(hp)`` -> module,
+    ``predict(module, b, factors)`` -> images; weights of ``kind`` with the calibration, recipe and
+    versions recorded. Returns :class:`~mpirecon.learning.loop.TrainResult`."""
+    from pathlib import Path
+
+    from mpirecon.errors import ReconstructorError
+    from mpirecon.io.provenance import versions
+    from mpirecon.learning.calibration import calibration_metadata
+    from mpirecon.learning.loop import fit, training_session
+
+    shape = system_matrix.image_shape
+    if len(shape) != 2:
+        raise ReconstructorError(f"{kind}: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
+    with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
+        data = cfg.pairs(system_matrix)
+        factors = factors_for(system_matrix, "float32", session.device)
+        hp = hyperparameters((int(shape[0]), int(shape[1])))
+        metadata = dict(calibration_metadata(system_matrix), model=kind, hyperparameters=hp.as_dict(),
+                        training=dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),
+                        versions=versions())
+        return fit(model(hp), data, lambda net, b: predict(net, b, factors), Path(out_path), kind=kind,
+                   metadata=metadata, config=cfg, session=session, resume=resume, progress=progress)
