@@ -18,7 +18,7 @@ from mpirecon.learning.inference import predict_in_batches
 from mpirecon.learning.weights import recorded_hyperparameters
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
-from mpirecon.learning.unrolled import factors_for
+from mpirecon.learning.unrolled import factors_for, unrolled_memory
 
 from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 from .admm_net_training import KIND, ADMMNetTrainConfig, train_admm_net
@@ -35,8 +35,7 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
     name = "admm_net"
     description = "ADMM-Net: unrolled ADMM with learned penalties and CNN priors; needs --weights and --sm"
     Config = ADMMNetConfig
-    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True,
-                                supports_3d=False)
+    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True)
     TrainSettings = ADMMNetTrainConfig
 
     def _load_weights(self, weights) -> None:
@@ -48,6 +47,12 @@ class ADMMNetReconstructor(TrainedForCalibration, Reconstructor):
         self.device = torch.device(self.config.device)
         self.tdtype = getattr(torch, self.config.dtype)
         self.net = net.to(self.device, self.tdtype).eval()
+
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int):
+        """The factors of the exact (or, for a large calibration, compressed) x-update and one batch's
+        CNN activations (:func:`mpirecon.learning.unrolled.unrolled_memory`)."""
+        return unrolled_memory(config, rows, voxels, frames)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         """The factors of the bound matrix, built once per operator and device."""

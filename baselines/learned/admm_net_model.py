@@ -27,21 +27,25 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from mpirecon.learning.unrolled import Factors, conv_prior, frame_scales
+from mpirecon.learning.unrolled import Factors, apply_image_prior, conv_prior, frame_scales
 
 
 @dataclass(frozen=True)
 class ADMMNetHyperParams:
-    """Architecture: ``stages`` K, CNN ``channels`` and ``layers`` (3x3 convolutions), whether
-    one CNN is ``shared`` by all stages, and the initial penalty ``rho0`` (relative, as the ADMM
-    solvers' ρ)."""
+    """Architecture: ``stages`` K, CNN ``channels`` and ``layers`` (3x3 convolutions; 3x3x3 on a 3D
+    ``image_shape`` (Nz, Ny, Nx)), whether one CNN is ``shared`` by all stages, and the initial
+    penalty ``rho0`` (relative, as the ADMM solvers' ρ)."""
 
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, ...]
     stages: int = 10
     channels: int = 32
     layers: int = 3
     shared: bool = False
     rho0: float = 0.1
+    #: each CNN sees its input divided by the frame's max |v| and its output is scaled back, so the
+    #: prior is scale-equivariant (without it a 3D network's ReLUs died within a few steps: the
+    #: iterates are small against the learned biases); False in weights that predate it
+    normalise: bool = False
 
     def as_dict(self) -> dict:
         """JSON-ready (recorded with the weights)."""
@@ -57,17 +61,20 @@ class ADMMNet(nn.Module):
         self.log_rho = nn.Parameter(torch.full((hp.stages,), math.log(hp.rho0)))
         self.eta = nn.Parameter(torch.ones(hp.stages))
         n_cnn = 1 if hp.shared else hp.stages
-        self.cnns = nn.ModuleList(conv_prior(hp.channels, hp.layers) for _ in range(n_cnn))
+        self.cnns = nn.ModuleList(conv_prior(hp.channels, hp.layers, dims=len(hp.image_shape)) for _ in range(n_cnn))
 
     def rhos(self) -> torch.Tensor:
         """ρ_k (K,), positive."""
         return self.log_rho.exp()
 
     def learned_prox(self, v: torch.Tensor, k: int) -> torch.Tensor:
-        """Stage ``k``'s proximal map of images v (B, P): ``relu(v + CNN_k(v))``."""
-        ny, nx = self.hp.image_shape
+        """Stage ``k``'s proximal map of images v (B, P): ``relu(v + CNN_k(v))``, or with
+        ``normalise`` ``relu(v + m CNN_k(v / m))``, m = max |v| per frame."""
         cnn = self.cnns[0 if self.hp.shared else k]
-        return torch.relu(v + cnn(v.reshape(-1, 1, ny, nx)).reshape(v.shape))
+        if not self.hp.normalise:
+            return torch.relu(v + apply_image_prior(cnn, v, self.hp.image_shape))
+        m = v.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+        return torch.relu(v + m * apply_image_prior(cnn, v / m, self.hp.image_shape))
 
     def forward(self, b: torch.Tensor, factors: Factors,
                 prox: Optional[Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
@@ -87,7 +94,8 @@ class ADMMNet(nn.Module):
 
 
 def predict(model: ADMMNet, spectra: torch.Tensor, factors: Factors) -> torch.Tensor:
-    """Images (B, Ny, Nx) of complex spectra (B, R): scale each frame, run the stages, scale back."""
+    """Images (B, Ny, Nx) or volumes (B, Nz, Ny, Nx) of complex spectra (B, R): scale each frame,
+    run the stages, scale back."""
     b = factors.data(spectra)
     s = frame_scales(b, factors)
     z = model(b / s, factors) * s

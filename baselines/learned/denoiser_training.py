@@ -9,7 +9,7 @@ wall-time budget, DDP): :mod:`mpirecon.learning.loop`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,8 +27,9 @@ class DenoiserTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    grid: Optional[tuple[int, int]] = Field(None, description="training image size (Nx, Ny); default: the "
-                                            "system matrix's grid (the denoiser is fully convolutional)")
+    grid: Optional[Union[tuple[int, int], tuple[int, int, int]]] = Field(
+        None, description="training image size (Nx, Ny), or (Nx, Ny, Nz) for a 3D (volume) denoiser on the 3D "
+        "prior; default: the system matrix's grid (the denoiser is fully convolutional)")
     samples: int = Field(20000, ge=1, description="training images")
     val_samples: Optional[int] = Field(None, ge=1, description="validation images (default samples // 10, >= 16)")
     epochs: int = Field(10, ge=1)
@@ -39,7 +40,8 @@ class DenoiserTrainConfig(BaseModel):
     noise_range: Optional[tuple[float, float]] = Field(
         None, description="(lo, hi): train a noise-aware denoiser (the std as an input map, as DRUNet) on "
                           "stds log-uniform in [lo, hi]; None: a plain denoiser for noise_std")
-    families: tuple[str, ...] = Field(TRAINING_FAMILIES, description="phantom families of the prior")
+    families: tuple[str, ...] = Field(TRAINING_FAMILIES, description="phantom families of the prior (on a 3D "
+                                      "grid the default stands for the 3D training families)")
     seed: int = 0
     device: str = "cpu"
     max_minutes: Optional[float] = Field(None, description="stop before an epoch would end past this")
@@ -59,16 +61,18 @@ class DenoiserTrainConfig(BaseModel):
 
 
 def train_denoiser(out_path, config: DenoiserTrainConfig, *, resume=None, progress: bool = True) -> TrainResult:
-    """Train an RDN denoiser for (Nx, Ny) = ``config.grid`` images into ``out_path`` (the best
+    """Train an RDN denoiser for (Nx, Ny) = ``config.grid`` images (a 3D one for (Nx, Ny, Nz)
+    volumes) into ``out_path`` (the best
     validation loss is kept; a checkpoint ``out_path + '.ckpt'`` after every epoch).
     Returns the :class:`~mpirecon.learning.loop.TrainResult`."""
     cfg = config
     if cfg.grid is None:
-        raise ReconstructorError("denoiser training needs grid=(Nx, Ny)")
+        raise ReconstructorError("denoiser training needs grid=(Nx, Ny) or (Nx, Ny, Nz)")
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
-        data = DenoisingPairs((cfg.grid[1], cfg.grid[0]), cfg.samples, cfg.val_samples or max(cfg.samples // 10, 16),
+        data = DenoisingPairs(tuple(cfg.grid[::-1]), cfg.samples, cfg.val_samples or max(cfg.samples // 10, 16),
                               cfg.noise_std, tuple(cfg.families), cfg.seed, noise_range=cfg.noise_range)
-        net = RDNDenoiser(cfg.features, cfg.blocks, cfg.layers, cfg.growth, noise_input=cfg.noise_range is not None)
+        net = RDNDenoiser(cfg.features, cfg.blocks, cfg.layers, cfg.growth, noise_input=cfg.noise_range is not None,
+                          dims=len(cfg.grid))
         noise = cfg.noise_std if cfg.noise_range is None else min(cfg.noise_range)
         metadata = {"architecture": net.arch, "noise_std": noise, "noise_range": cfg.noise_range,
                     "training": dict(cfg.model_dump(mode="json"), world_size=session.world),

@@ -16,7 +16,7 @@ from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import TrainedForCalibration
 from mpirecon.learning.inference import predict_in_batches
 from mpirecon.learning.weights import recorded_hyperparameters
-from mpirecon.learning.unrolled import factors_for
+from mpirecon.learning.unrolled import factors_for, unrolled_memory
 from mpirecon.reconstructor import Capabilities, Reconstructor, ReconstructorConfig, ReconstructorError
 
 from .deq_mpi_model import DEQMPI, DEQHyperParams, predict
@@ -38,8 +38,7 @@ class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
     name = "deq_mpi"
     description = "DEQ-MPI: deep equilibrium ADMM with a learned prior and learned consistency; needs --weights and --sm"
     Config = DEQConfig
-    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True,
-                                supports_3d=False)
+    capabilities = Capabilities(needs_system_matrix=True, needs_weights=True, supports_gpu=True, trainable=True)
     TrainSettings = DEQTrainConfig
 
     def _load_weights(self, weights) -> None:
@@ -55,6 +54,12 @@ class DEQMPIReconstructor(TrainedForCalibration, Reconstructor):
         self.device = torch.device(cfg.device)
         self.tdtype = getattr(torch, cfg.dtype)
         self.net = net.to(self.device, self.tdtype).eval()
+
+    @classmethod
+    def memory_estimate(cls, config, rows: int, voxels: int, frames: int):
+        """The factors of the exact (or, for a large calibration, compressed) x-update and one batch's
+        CNN activations (:func:`mpirecon.learning.unrolled.unrolled_memory`)."""
+        return unrolled_memory(config, rows, voxels, frames)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         """The factors of the bound matrix, built once per operator and device."""

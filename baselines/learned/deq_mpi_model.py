@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from mpirecon.learning.unrolled import Factors, conv_prior, frame_scales
+from mpirecon.learning.unrolled import Factors, apply_image_prior, conv_prior, frame_scales
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class DEQHyperParams:
     as the ADMM solvers' ρ), ``max_iterations`` and ``tolerance`` of the forward fixed point, and
     the differentiable iterations after it in training (``grad_steps``)."""
 
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, ...]
     channels: int = 32
     layers: int = 4
     consistency_channels: int = 8
@@ -59,7 +59,7 @@ class DEQMPI(nn.Module):
         super().__init__()
         self.hp = hp
         self.log_rho = nn.Parameter(torch.tensor(math.log(hp.rho0)))
-        self.prior = conv_prior(hp.channels, hp.layers)
+        self.prior = conv_prior(hp.channels, hp.layers, dims=len(hp.image_shape))
         self.consistency = (conv_prior(hp.consistency_channels, hp.consistency_layers, dims=1, inputs=2, outputs=2)
                             if hp.consistency_layers else None)
         #: iterations and final relative change of the last forward pass (for solve_info)
@@ -74,8 +74,7 @@ class DEQMPI(nn.Module):
             d = b + self.consistency(r.view(r.shape[0], 2, -1)).reshape(r.shape)
         x = factors.solve(d @ factors.A + rho * (z - u), rho)
         v = x + u
-        ny, nx = self.hp.image_shape
-        z_new = torch.relu(v + self.prior(v.reshape(-1, 1, ny, nx)).reshape(v.shape))
+        z_new = torch.relu(v + apply_image_prior(self.prior, v, self.hp.image_shape))
         return z_new, u + x - z_new
 
     def forward(self, b: torch.Tensor, factors: Factors) -> torch.Tensor:

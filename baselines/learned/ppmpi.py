@@ -2,8 +2,9 @@
 
 The iteration is the core's :func:`mpirecon.optim.pnp.pnp_admm` (shared with DERnet's plug-and-play
 refinement), run from zero, batched over frames, with the x-update factorisation cached in the
-shared operator (torch backend, on the CPU or a GPU). On 3D grids the 2D denoiser works slice
-by slice along the three axes (averaged). The denoiser is the core's
+shared operator (torch backend, on the CPU or a GPU). On 3D grids the default is the shipped 3D
+(volume) denoiser, trained on the 3D phantom prior; a 2D denoiser (``weights=shipped``) works
+slice by slice along the three axes (averaged). The denoiser is the core's
 :mod:`mpirecon.models.denoiser` (default: the shipped noise-aware RDN). ``mpirecon train --method
 ppmpi`` trains a denoiser on the phantom prior for the system matrix's grid (:meth:`PPMPIReconstructor.train`).
 """
@@ -42,7 +43,8 @@ class PPMPIConfig(ReconstructorConfig, PnPSettings):
 
 class PPMPIReconstructor(Reconstructor):
     """Plug-and-play ADMM; ``weights`` = a denoiser file, ``"shipped"`` (the default: the packaged
-    noise-aware denoiser) or ``"published"`` (the PP-MPI authors' RDN)."""
+    noise-aware denoiser; on a 3D grid its 3D counterpart ``"shipped3d"``) or ``"published"`` (the
+    PP-MPI authors' RDN). A 2D denoiser on a 3D grid works slice by slice along the three axes."""
 
     name = "ppmpi"
     description = ("PP-MPI plug-and-play ADMM with a learned RDN denoiser (default: the shipped noise-aware one; "
@@ -52,6 +54,8 @@ class PPMPIReconstructor(Reconstructor):
     TrainSettings = DenoiserTrainConfig
 
     def _load_weights(self, weights) -> None:
+        #: no denoiser named: the shipped one for the grid (2D, or the 3D one on a 3D grid, at set-up)
+        self.default_denoiser = weights is None
         self.denoiser = load_denoiser(weights)  # WeightsError naming the file
         self.weights_file = Path(self.denoiser.source)
         self.denoiser.net.to(torch.device(self.config.device), getattr(torch, self.config.dtype))
@@ -83,6 +87,12 @@ class PPMPIReconstructor(Reconstructor):
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
         cfg = self.config
+        if self.default_denoiser and len(system_matrix.image_shape) == 3 and self.denoiser.dims == 2:
+            self._load_weights("shipped3d")
+            self.default_denoiser = True
+        if self.denoiser.dims > len(system_matrix.image_shape):
+            raise ReconstructorError(f"ppmpi: {self.weights_file} is a 3D denoiser; the calibration's grid "
+                                     f"{'x'.join(map(str, system_matrix.grid[:2]))} is 2D (use a 2D denoiser)")
         if self.strategy(cfg, system_matrix.num_rows, system_matrix.num_voxels) == "compressed":
             self.op = self.host = compressed_operator(operator_for(system_matrix, cfg.dtype), cfg.rank)
         else:
@@ -100,10 +110,12 @@ class PPMPIReconstructor(Reconstructor):
               progress: bool = True) -> dict:
         """Train a denoiser into ``output`` (use it with ``weights=output``); ``settings`` override
         :class:`~.denoiser_training.DenoiserTrainConfig` fields; the image grid is the system
-        matrix's (Nx, Ny) unless ``grid`` is set, and ``system_matrix`` may then be None."""
+        matrix's (Nx, Ny), or (Nx, Ny, Nz) on a 3D calibration (a 3D denoiser on the 3D prior), unless
+        ``grid`` is set, and ``system_matrix`` may then be None."""
         cfg = cls.train_settings(settings)
         if cfg.grid is None:
             if system_matrix is None:
                 raise ReconstructorError("ppmpi: denoiser training needs a system matrix (--sm) or grid=NX,NY")
-            cfg = cfg.model_copy(update={"grid": tuple(int(n) for n in system_matrix.grid[:2])})
+            nx, ny, nz = (int(n) for n in system_matrix.grid)
+            cfg = cfg.model_copy(update={"grid": (nx, ny) if nz == 1 else (nx, ny, nz)})
         return train_denoiser(output, cfg, resume=resume, progress=progress).summary()

@@ -57,8 +57,9 @@ def write_report(out: Path, results: dict, methods: list[str], snr_levels) -> No
     with writing([out / n for n in names], overwrite=True) as tmps:
         tmp = dict(zip(names, tmps))
         tmp["results.md"].write_text(results_markdown(results, methods))
+        mip = (lambda a: a.max(axis=1) if a.ndim == 4 else a)  # 3D: maximum intensity projection along z
         for protocol, (truth, rows) in examples.items():
-            comparison_grid(tmp[f"examples_{protocol}.png"], truth, rows,
+            comparison_grid(tmp[f"examples_{protocol}.png"], mip(truth), {m: mip(r) for m, r in rows.items()},
                             psnrs={m: metrics.psnr(r, truth) for m, r in rows.items()}, overwrite=True)
         for protocol in protocols:
             levels = results["protocols"][protocol]
@@ -73,7 +74,7 @@ def results_markdown(results: dict, methods: list[str]) -> str:
     cfg = results["config"]
     lines = ["# mpirecon bench", "",
              f"System matrix: {results['system_matrix']} - {results['rows_selected']} of {results['rows_total']} rows "
-             f"(SNR > {cfg['snr_threshold']}), grid {results['grid'][:2]}.",
+             f"(SNR > {cfg['snr_threshold']}), grid {results['grid']}.",
              f"Test samples per SNR: {cfg['test_samples']}; tuning on {cfg['val_samples']} validation samples "
              f"({'on' if cfg['tune'] else 'off'}); seed {cfg['seed']}. Versions: "
              + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if k in ("mpirecon", "torch", "numpy")), ""]

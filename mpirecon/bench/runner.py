@@ -7,7 +7,10 @@
   far a learned prior carries beyond what it was trained on, without the model mismatch.
 * ``realistic``: signals from the noise-free physics model plus scanner background and noise,
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
-  on phantom families never used for training. This is what a scanner user gets.
+  on phantom families never used for training. This is what a scanner user gets. On a 3D
+  calibration (e.g. ``mpirecon simulate system-matrix --grid 19 19 19``) the phantoms are the 3D
+  hold-out families (:mod:`mpirecon.simulation.phantoms3d`) and the frames are written as a
+  scanner's time-domain MDF file with background frames and read back through :mod:`mdf_io`.
 * ``physics-shift``: as ``realistic``, but measured with other particles and a drifted scanner
   than the calibration's (:class:`~mpirecon.simulation.shift.PhysicsShift`: longer relaxation,
   smaller cores, drive-amplitude drift, an unseen receive transfer function), written as a
@@ -157,7 +160,7 @@ def _grid(name: str) -> list[dict]:
 
 
 def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
-    """Test or validation split: spectra (n, R), images (n, Ny, Nx), the per-frame noise level
+    """Test or validation split: spectra (n, R), images (n, Ny, Nx) or (n, Nz, Ny, Nx), the per-frame noise level
     σ (n, R) of the spectra, as a scanner user estimates it from empty-scanner frames (here: the
     RMS of the simulated noise of each frame, model mismatch excluded), and the phantom family of
     each sample (n,). ``shifted``: the physics-shift protocol's measured matrix (all rows)."""
@@ -168,14 +171,15 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
         recipe = SignalRecipe(n, (snr, snr), families, seed, chunk_size=max(n, 1))
         sig, img, _, fams = generate_chunk(sm_sel.matrix, shape, recipe, 0, labels=True)
         clean = img.reshape(n, -1) @ sm_sel.matrix.T
-    elif protocol == "physics-shift":
+    elif protocol == "physics-shift" or len(shape) == 3:  # 3D realistic: also a scanner's file
+        physics = shifted if protocol == "physics-shift" else sim.physics.matrix
         img, fams = _shift_phantoms(n, shape, cfg.holdout_families, rng)
         pos = sim.calibration.rows.positions_of(sm_sel.rows)
         with tempfile.TemporaryDirectory(prefix="mpirecon-bench-") as folder:
             path = Path(folder) / "measurement.mdf"
-            write_shifted_measurement(path, sim, shifted, img, snr, rng)
+            write_shifted_measurement(path, sim, physics, img, snr, rng)
             sig = load_measurement_for(path, sm_sel).data
-        clean = img.reshape(n, -1) @ shifted[pos].T
+        clean = img.reshape(n, -1) @ physics[pos].T
     else:
         img, fams = mixture(n, shape, cfg.holdout_families, rng, labels=True)
         pos = sim.calibration.rows.positions_of(sm_sel.rows)
@@ -187,7 +191,10 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
 
 def _shift_phantoms(n: int, shape, families, rng) -> tuple[np.ndarray, np.ndarray]:
     """The physics-shift protocol's images (n, Ny, Nx) and family labels (n,): a third the OpenMPI
-    designs, the rest a mixture of ``families``, in a seeded random order."""
+    designs, the rest a mixture of ``families``, in a seeded random order. On a 3D grid (n, Nz,
+    Ny, Nx): the mixture of the 3D hold-out families alone (the OpenMPI designs are 2D slices)."""
+    if len(shape) == 3:
+        return mixture(n, shape, families, rng, labels=True)
     k = n // 3
     open_img, open_fam = openmpi_designs(k, shape, rng)
     img, fams = mixture(n - k, shape, families, rng, labels=True)

@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p = ssub.add_parser("measurement", help="simulate a time-domain measurement (with background frames)")
     p.add_argument("--sm", required=True, help="calibration file (simulated: its physics model is used)")
-    p.add_argument("--phantom", required=True, help="shape|resolution|concentration, a family name, or an image/.npy")
+    p.add_argument("--phantom", required=True, help="shape|resolution|concentration, a family name (3D grids: also a 3D family, e.g. vessel_trees), or an image/.npy")
     p.add_argument("--snr", type=float, default=30.0, help="SNR in dB (see mpirecon.simulation.noise)")
     p.add_argument("--frames", type=int, default=1, help="foreground frames")
     p.add_argument("--background-frames", type=int, default=10, help="empty-scanner frames")
@@ -86,6 +86,8 @@ def _simulate_measurement(args) -> int:
     """Simulate a measurement of ``args.phantom`` with the physics model stored in ``args.sm``."""
     from mdf_io import MDFFile, MDFFormatError
     from mpirecon.simulation import phantoms
+    from mpirecon.simulation.phantom_files import extrude
+    from mpirecon.simulation.phantoms3d import FAMILIES_3D
     from mpirecon.simulation.measurement import simulate_spectra, write_time_domain_measurement
     from mpirecon.simulation.system_matrix import simulation_from_file
 
@@ -103,9 +105,12 @@ def _simulate_measurement(args) -> int:
     scanner = sim.scanner
     check_space(args.output, (args.frames + args.background_frames) * scanner.receive_channels
                 * scanner.num_sampling_points * 4 + 2 ** 20)  # float32 time signals + header
-    image = _phantom_image(args, phantoms, shape[-2:] if len(shape) == 3 else shape)
-    if len(shape) == 3:  # a 3D grid: the 2D phantom in the central slab
-        image = phantoms.extrude(image, shape[0])
+    if len(shape) == 3 and args.phantom in FAMILIES_3D:  # a 3D family: a whole volume (seeded)
+        image = phantoms.generate(args.phantom, 1, shape, args.seed)[0]
+    else:
+        image = _phantom_image(args, phantoms, shape[-2:] if len(shape) == 3 else shape)
+    if image.ndim == 2 and len(shape) == 3:  # a 3D grid: the 2D phantom in the central slab
+        image = extrude(image, shape[0])
     meas = simulate_spectra(sim, np.repeat(image[None], args.frames, 0), args.snr,
                             background_frames=args.background_frames, seed=args.seed)
     write_time_domain_measurement(args.output, sim, meas, name=f"phantom {args.phantom}", overwrite=args.overwrite)
@@ -116,14 +121,17 @@ def _simulate_measurement(args) -> int:
 
 def _phantom_image(args, phantoms, shape) -> np.ndarray:
     """The 2D image (Ny, Nx) ``args.phantom`` names: a named phantom, a family (seeded) or a file."""
+    from mpirecon.simulation.phantoms3d import FAMILIES_3D
     phantom_file = args.phantom if Path(args.phantom).is_file() else None
     if args.phantom in phantoms.NAMED_PHANTOMS:
         image = phantoms.named_phantom(args.phantom, shape)
     elif args.phantom in phantoms.FAMILIES:
         image = phantoms.generate(args.phantom, 1, shape, args.seed)[0]
     elif phantom_file:
-        image = phantoms.load_phantom_image(args.phantom, shape)
+        from mpirecon.simulation.phantom_files import load_phantom_image
+        image = load_phantom_image(args.phantom, shape)
     else:
         raise UsageError(f"--phantom '{args.phantom}': not a named phantom "
-                         f"({', '.join(phantoms.NAMED_PHANTOMS)}), family ({', '.join(phantoms.FAMILIES)}) or file")
+                         f"({', '.join(phantoms.NAMED_PHANTOMS)}), family ({', '.join(phantoms.FAMILIES)}; "
+                         f"3D grids also {', '.join(FAMILIES_3D)}) or file")
     return image

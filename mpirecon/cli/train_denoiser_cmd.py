@@ -10,8 +10,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train-denoiser", help="train a PP-MPI RDN denoiser on the simulation's phantom prior "
                        "(= mpirecon train --method ppmpi --set grid=NX,NY)")
     p.add_argument("-o", "--output", required=True, help="denoiser weights file to write (use with --weights for ppmpi)")
-    p.add_argument("--grid", type=int, nargs=2, default=(19, 19), metavar=("NX", "NY"),
-                   help="training image size (the denoiser is fully convolutional; use your system matrix's grid)")
+    p.add_argument("--grid", type=int, nargs="+", default=(19, 19), metavar="N",
+                   help="training image size NX NY, or NX NY NZ for a 3D (volume) denoiser on the 3D phantom "
+                   "prior (the denoiser is fully convolutional; use your system matrix's grid)")
     p.add_argument("--samples", type=int, default=20000, help="training images")
     p.add_argument("--epochs", type=int, default=10, help="epochs")
     p.add_argument("--batch-size", type=int, default=64, help="batch size")
@@ -28,6 +29,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Train the ppmpi denoiser for ``args.grid`` into ``args.output``."""
+    if len(args.grid) not in (2, 3):
+        from mpirecon.errors import UsageError
+        raise UsageError(f"--grid {' '.join(map(str, args.grid))}: expected NX NY or NX NY NZ")
     check_training_outputs(args.output, (), overwrite=args.overwrite)
     settings = shortcut_settings(args, ["--grid", "--samples", "--epochs", "--batch-size", "--lr", "--noise-std",
                                         "--noise-range", "--families", "--seed", "--device"])

@@ -125,6 +125,9 @@ def calibration_row_noise(matrix: np.ndarray, snr: np.ndarray) -> np.ndarray:
     return np.where(ok, rms / np.where(ok, snr, 1.0), 0.0)
 
 
+#: largest M x P for which one operator perturbation E (M, P) is drawn per training batch
+SHARED_PERTURBATION_ENTRIES = 2 ** 25
+
 #: size of the per-row background offset δ relative to the per-entry calibration noise
 BACKGROUND_OFFSET = 0.3
 
@@ -169,17 +172,23 @@ class SimulatedPairs:
     def perturbed(self, clean: torch.Tensor, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """``clean`` (B, M) with the recipe's physics augmentation (:func:`.augment.shifted`),
         plus ``E c + δ Σc`` for images (B, Ny, Nx): E (M, P) and δ (M,) circular complex Gaussian
-        with per-row std σ_r and ``BACKGROUND_OFFSET`` σ_r, drawn from ``gen``."""
+        with per-row std σ_r and ``BACKGROUND_OFFSET`` σ_r, drawn from ``gen``: one E per batch, or for
+        a calibration of more than :data:`SHARED_PERTURBATION_ENTRIES` entries (37^3) ``E c`` drawn per
+        sample (each sample's distribution is the same; an (M, P) draw per batch would cost GBs)."""
         if self.recipe.physics_augmentation > 0:
             clean = shifted(clean, self.frequencies, gen, self.recipe.physics_augmentation)
         if self.row_noise is None:
             return clean
         m, p = self.matrix.shape
-        e = torch.randn((m, p, 2), generator=gen) * (self.row_noise / math.sqrt(2))[:, None, None]
-        d = torch.randn((m, 2), generator=gen) * (BACKGROUND_OFFSET * self.row_noise / math.sqrt(2))[:, None]
         c = images.reshape(images.shape[0], -1).to(torch.float32)
-        extra = torch.complex(c @ e[..., 0].T, c @ e[..., 1].T) + c.sum(1, keepdim=True) * torch.complex(d[:, 0], d[:, 1])
-        return clean + extra
+        if m * p <= SHARED_PERTURBATION_ENTRIES:
+            e = torch.randn((m, p, 2), generator=gen) * (self.row_noise / math.sqrt(2))[:, None, None]
+            ec = torch.complex(c @ e[..., 0].T, c @ e[..., 1].T)
+        else:  # E c drawn per sample: row r ~ CN(0, σ_r² ||c||²), what any one E gives one image
+            z = torch.randn((c.shape[0], m, 2), generator=gen)
+            ec = torch.complex(z[..., 0], z[..., 1]) * (self.row_noise / math.sqrt(2))[None] * c.norm(dim=1, keepdim=True)
+        d = torch.randn((m, 2), generator=gen) * (BACKGROUND_OFFSET * self.row_noise / math.sqrt(2))[:, None]
+        return clean + ec + c.sum(1, keepdim=True) * torch.complex(d[:, 0], d[:, 1])
 
     @property
     def samples(self) -> int:
@@ -216,7 +225,8 @@ class SimulatedPairs:
 
 
 class DenoisingPairs:
-    """Noisy/clean image pairs (B, 1, Ny, Nx) float32 from the phantom prior, each image scaled to
+    """Noisy/clean image pairs (B, 1, Ny, Nx) float32 (volumes: (B, 1, Nz, Ny, Nx), from the 3D
+    families) from the phantom prior, each image scaled to
     max 1, additive Gaussian noise of std ``noise_std`` drawn per batch (fixed for validation).
 
     With ``noise_range = (lo, hi)`` every image gets its own std, log-uniform in [lo, hi], and the
@@ -250,12 +260,13 @@ class DenoisingPairs:
         if self.noise_range is None:
             return x + self.noise_std * torch.randn(x.shape, generator=gen)
         lo, hi = np.log(self.noise_range[0]), np.log(self.noise_range[1])
-        sigma = torch.exp(lo + (hi - lo) * torch.rand((x.shape[0], 1, 1, 1), generator=gen))
+        sigma = torch.exp(lo + (hi - lo) * torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), generator=gen))
         noisy = x + sigma * torch.randn(x.shape, generator=gen)
         return torch.cat([noisy, sigma.expand_as(x)], dim=1)
 
 
 def _unit_max(images: np.ndarray) -> torch.Tensor:
-    """(N, Ny, Nx) images -> (N, 1, Ny, Nx) float32 tensor, each divided by its maximum."""
+    """(N, Ny, Nx) images (or (N, Nz, Ny, Nx) volumes) -> (N, 1, ...) float32 tensor, each divided
+    by its maximum."""
     t = torch.from_numpy(images.astype(np.float32))[:, None]
-    return t / t.flatten(1).amax(1).clamp_min(1e-30)[:, None, None, None]
+    return t / t.flatten(1).amax(1).clamp_min(1e-30).reshape((-1,) + (1,) * (t.ndim - 1))

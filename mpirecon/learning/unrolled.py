@@ -10,6 +10,7 @@ x-update of ADMM ``(AᵀA + ρI)⁻¹ y`` uses the cached eigen-decomposition of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -26,18 +27,25 @@ class Factors:
     V: torch.Tensor
     s2: torch.Tensor
     scale: float
+    #: a compressed operator's basis Q (2R, k): A is then ``QᵀA`` (k, P) and the data ``Qᵀb``
+    basis: Optional[torch.Tensor] = None
 
     @classmethod
     def from_operator(cls, op, dtype=torch.float32, device="cpu") -> "Factors":
-        """Factors of a float64 :class:`~mpirecon.physics.operator.SystemOperator` (host arrays)."""
+        """Factors of a float64 :class:`~mpirecon.physics.operator.SystemOperator` (host arrays), or of
+        its :class:`~mpirecon.physics.compression.CompressedOperator` (the calibration's dominant row
+        space, for a matrix whose stacked operator is too large to hold)."""
         v, s2 = op.normal_eig()
         t = (lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device))
-        return cls(A=t(op.host(op.A)), V=t(v), s2=t(s2), scale=float(op.scale))
+        basis = getattr(op, "basis", None)
+        return cls(A=t(op.host(op.A)), V=t(v), s2=t(s2), scale=float(op.scale),
+                   basis=None if basis is None else t(basis))
 
     def data(self, spectra: torch.Tensor) -> torch.Tensor:
-        """Complex spectra (B, R) -> stacked real scaled data (B, 2R)."""
+        """Complex spectra (B, R) -> stacked real scaled data (B, 2R), or (B, k) ``Qᵀb`` when compressed."""
         b = torch.cat([spectra.real, spectra.imag], dim=1) / self.scale
-        return b.to(self.A.dtype)
+        b = b.to(self.A.dtype)
+        return b if self.basis is None else b @ self.basis
 
     def solve(self, y: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """``(AᵀA + ρI)⁻¹ y`` for rows y (B, P) and a scalar tensor ρ > 0."""
@@ -48,12 +56,24 @@ class Factors:
 def factors_for(system_matrix, dtype: str, device) -> Factors:
     """The :class:`Factors` of a (selected) system matrix in torch ``dtype`` ("float32" or
     "float64") on ``device``, built once and cached with the matrix's float64 operator (every
-    model-based network bound to the same matrix shares them)."""
+    model-based network bound to the same matrix shares them); of its compressed operator when
+    :func:`factors_strategy` says so (training and reconstruction then agree)."""
+    from mpirecon.physics.compression import DEFAULT_RANK, compressed_operator
     from mpirecon.physics.operator import operator_for
 
     op = operator_for(system_matrix, "float64")
+    if factors_strategy(system_matrix.num_rows, system_matrix.num_voxels) == "compressed":
+        op = compressed_operator(op, DEFAULT_RANK)
     return op.memo(("unrolled_factors", dtype, str(device)),
                    lambda: Factors.from_operator(op, getattr(torch, dtype), device))
+
+
+def factors_strategy(rows: int, voxels: int) -> str:
+    """"compressed" when the stacked float64 operator of an (R, P) calibration would be too large to
+    hold (e.g. 37^3: the networks then work on its dominant row space of rank
+    :data:`~mpirecon.physics.compression.DEFAULT_RANK`), else "exact"."""
+    from mpirecon.optim.classical import solver_strategy
+    return "compressed" if solver_strategy("auto", rows, voxels, "float64") == "compressed" else "exact"
 
 
 def frame_scales(b: torch.Tensor, factors: Factors) -> torch.Tensor:
@@ -63,9 +83,10 @@ def frame_scales(b: torch.Tensor, factors: Factors) -> torch.Tensor:
 
 
 def conv_prior(channels: int, layers: int, dims: int = 2, inputs: int = 1, outputs: int = 1) -> nn.Sequential:
-    """``layers`` 3-wide convolutions (``dims`` = 1 or 2) inputs -> C -> ... -> outputs with ReLUs
-    between them; the last layer starts at zero (the block starts as "no correction")."""
-    conv = nn.Conv2d if dims == 2 else nn.Conv1d
+    """``layers`` 3-wide convolutions (``dims`` = 1, 2 or 3: signals, images, volumes) inputs -> C ->
+    ... -> outputs with ReLUs between them; the last layer starts at zero (the block starts as "no
+    correction")."""
+    conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims]
     mods, c_in = [], inputs
     for _ in range(layers - 1):
         mods += [conv(c_in, channels, 3, padding=1), nn.ReLU(inplace=True)]
@@ -76,29 +97,62 @@ def conv_prior(channels: int, layers: int, dims: int = 2, inputs: int = 1, outpu
     return nn.Sequential(*mods, last)
 
 
+def apply_image_prior(cnn: nn.Module, v: torch.Tensor, image_shape) -> torch.Tensor:
+    """A convolutional prior (:func:`conv_prior` with ``dims = len(image_shape)``) applied to flat
+    images v (B, P): reshaped to (B, 1, *image_shape), back to (B, P)."""
+    return cnn(v.reshape((-1, 1) + tuple(image_shape))).reshape(v.shape)
+
+
 def train_unrolled(system_matrix, out_path, cfg, *, kind: str, hyperparameters, model, predict,
                    resume=None, progress: bool = True):
-    """The training of an unrolled network on simulated pairs (ADMM-Net, DEQ-MPI): a 2D grid, the
-    session, the pairs of ``cfg`` (a :class:`~mpirecon.learning.data.PairsTrainConfig`), the float32
-    factors on the session's device, ``hyperparameters((Ny, Nx))`` -> hp, ``model(hp)`` -> module,
+    """The training of an unrolled network on simulated pairs (ADMM-Net, DEQ-MPI): the session, the
+    pairs of ``cfg`` (a :class:`~mpirecon.learning.data.PairsTrainConfig`; 3D grids: the 3D phantom
+    prior), the float32 factors on the session's device, ``hyperparameters(image_shape)`` -> hp
+    (``image_shape`` (Ny, Nx) or (Nz, Ny, Nx)), ``model(hp)`` -> module,
     ``predict(module, b, factors)`` -> images; weights of ``kind`` with the calibration, recipe and
     versions recorded. Returns :class:`~mpirecon.learning.loop.TrainResult`."""
     from pathlib import Path
 
-    from mpirecon.errors import ReconstructorError
     from mpirecon.io.provenance import versions
     from mpirecon.learning.calibration import calibration_metadata
     from mpirecon.learning.loop import fit, training_session
 
-    shape = system_matrix.image_shape
-    if len(shape) != 2:
-        raise ReconstructorError(f"{kind}: trains on 2D grids (Nz = 1); take a slice of a 3D calibration")
+    shape = tuple(int(n) for n in system_matrix.image_shape)
     with training_session(cfg.device, cfg.seed, cfg.num_threads) as session:
         data = cfg.pairs(system_matrix)
         factors = factors_for(system_matrix, "float32", session.device)
-        hp = hyperparameters((int(shape[0]), int(shape[1])))
+        hp = hyperparameters(shape)
         metadata = dict(calibration_metadata(system_matrix), model=kind, hyperparameters=hp.as_dict(),
                         training=dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),
                         versions=versions())
         return fit(model(hp), data, lambda net, b: predict(net, b, factors), Path(out_path), kind=kind,
                    metadata=metadata, config=cfg, session=session, resume=resume, progress=progress)
+
+
+#: prior channels assumed by :func:`unrolled_memory` (the documented recipes' widest CNN)
+ESTIMATE_CHANNELS = 32
+
+
+def unrolled_memory(config, rows: int, voxels: int, frames: int):
+    """Estimated peak (:class:`mpirecon.memory.MemoryEstimate`) of a model-based network (ADMM-Net,
+    DEQ-MPI) with ``config`` (``dtype``, ``batch_size``) on R=``rows``, P=``voxels``, F=``frames``:
+    the matrix and frames; the factors' set-up (float64 SVD or, compressed, the range finder) and
+    tensors (V, A, Q); the CNN activations of one batch (about 4 x 32 values per voxel and frame)."""
+    from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
+    from mpirecon.optim.classical import compressed_memory
+    from mpirecon.physics.compression import DEFAULT_RANK
+
+    prec = config.dtype
+    parts = common_parts(rows, voxels, frames, prec)
+    strategy = factors_strategy(rows, voxels)
+    if strategy == "compressed":
+        k = min(2 * rows, DEFAULT_RANK)
+        parts.update(compressed_memory(rows, voxels, DEFAULT_RANK, "float64"))
+        parts["factors"] = voxels * k * 8 + (2 * voxels + 2 * rows) * k * real_size(prec)
+    else:
+        r = min(2 * rows, voxels)
+        parts["operator"] = stacked_operator_bytes(rows, voxels, "float64")
+        parts["factors"] = 2 * voxels * r * 8 + (2 * rows + r) * voxels * real_size(prec)
+    batch = min(frames, config.batch_size)
+    parts["activations"] = batch * voxels * (4 * ESTIMATE_CHANNELS + 8) * real_size(prec)
+    return MemoryEstimate(parts, prec, strategy)

@@ -29,25 +29,33 @@ PUBLISHED_WEIGHTS = "ppmpi_rdn_denoiser_epoch150.pth"
 PUBLISHED_NOISE_STD = 0.1
 #: the noise-aware denoiser shipped with the package, ppmpi's default (command in pretrained/README.md)
 SHIPPED_WEIGHTS = "ppmpi_noise_aware_rdn.pth"
+#: the noise-aware 3D (volume) denoiser shipped with the package, ppmpi's default on 3D grids
+SHIPPED_3D_WEIGHTS = "ppmpi_noise_aware_rdn3d.pth"
 #: names that ``weights=`` accepts for the packaged files
-PACKAGED = {"shipped": SHIPPED_WEIGHTS, "published": PUBLISHED_WEIGHTS}
+PACKAGED = {"shipped": SHIPPED_WEIGHTS, "published": PUBLISHED_WEIGHTS, "shipped3d": SHIPPED_3D_WEIGHTS}
 ARCHITECTURE_KEYS = ("features", "blocks", "layers", "growth")
 
 
+def _conv(dims: int):
+    """The convolution of a ``dims``-dimensional denoiser (2: images, 3: volumes)."""
+    return nn.Conv2d if dims == 2 else nn.Conv3d
+
+
 class _DenseLayer(nn.Module):
-    def __init__(self, cin: int, growth: int):
+    def __init__(self, cin: int, growth: int, dims: int = 2, padding: str = "zeros"):
         super().__init__()
-        self.conv = nn.Conv2d(cin, growth, 3, padding=1)
+        self.conv = _conv(dims)(cin, growth, 3, padding=1, padding_mode=padding)
 
     def forward(self, x):
         return torch.cat([x, torch.relu(self.conv(x))], dim=1)
 
 
 class _ResidualDenseBlock(nn.Module):
-    def __init__(self, features: int, layers: int, growth: int):
+    def __init__(self, features: int, layers: int, growth: int, dims: int = 2, padding: str = "zeros"):
         super().__init__()
-        self.local_res_block = nn.Sequential(*[_DenseLayer(features + i * growth, growth) for i in range(layers)])
-        self.last_conv = nn.Conv2d(features + layers * growth, features, 1)
+        self.local_res_block = nn.Sequential(*[_DenseLayer(features + i * growth, growth, dims, padding)
+                                               for i in range(layers)])
+        self.last_conv = _conv(dims)(features + layers * growth, features, 1)
 
     def forward(self, x):
         return x + self.last_conv(self.local_res_block(x))
@@ -55,19 +63,24 @@ class _ResidualDenseBlock(nn.Module):
 
 class RDNDenoiser(nn.Module):
     """(B, 1, H, W) noisy image (max ~1) -> (B, 1, H, W) denoised, >= 0. With ``noise_input`` the
-    input is (B, 2, H, W): the image and a map of its noise std (same scale)."""
+    input is (B, 2, H, W): the image and a map of its noise std (same scale). ``dims=3``: the same
+        network with 3x3x3 convolutions on volumes (B, 1 or 2, D, H, W). ``padding``: how the 3-wide
+    convolutions see beyond the border (None: "zeros" in 2D, as published; "replicate" in 3D)."""
 
     def __init__(self, features: int = 12, blocks: int = 4, layers: int = 4, growth: int = 12,
-                 noise_input: bool = False):
+                 noise_input: bool = False, dims: int = 2, padding: str | None = None):
         super().__init__()
+        padding = padding or ("zeros" if dims == 2 else "replicate")
         self.arch = {"features": features, "blocks": blocks, "layers": layers, "growth": growth,
-                     "noise_input": bool(noise_input)}
-        self.conv0 = nn.Conv2d(2 if noise_input else 1, features, 3, padding=1)
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.rdbs = nn.ModuleList([_ResidualDenseBlock(features, layers, growth) for _ in range(blocks)])
-        self.conv2 = nn.Conv2d(blocks * features, features, 1)
-        self.conv3 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv4 = nn.Conv2d(features, 1, 3, padding=1)
+                     "noise_input": bool(noise_input), "dims": int(dims), "padding": padding}
+        conv = _conv(dims)
+        pad = {"padding": 1, "padding_mode": padding}
+        self.conv0 = conv(2 if noise_input else 1, features, 3, **pad)
+        self.conv1 = conv(features, features, 3, **pad)
+        self.rdbs = nn.ModuleList([_ResidualDenseBlock(features, layers, growth, dims, padding) for _ in range(blocks)])
+        self.conv2 = conv(blocks * features, features, 1)
+        self.conv3 = conv(features, features, 3, **pad)
+        self.conv4 = conv(features, 1, 3, **pad)
 
     def forward(self, x):
         f0 = self.conv0(x)
@@ -92,16 +105,23 @@ class LoadedDenoiser:
     #: the network takes the noise std as a second input channel
     noise_aware: bool = False
 
+    @property
+    def dims(self) -> int:
+        """2: an image denoiser (3D volumes slice by slice, :func:`denoise_volume`); 3: a volume denoiser."""
+        return int(self.net.arch.get("dims", 2))
+
 
 def packaged_weights_path(name: str = "published") -> Path:
-    """Path of a denoiser packaged with mpirecon: ``"shipped"`` (noise-aware, ppmpi's default) or
-    ``"published"`` (the PP-MPI authors' RDN)."""
+    """Path of a denoiser packaged with mpirecon: ``"shipped"`` (noise-aware, ppmpi's default),
+    ``"shipped3d"`` (its 3D counterpart, the default on 3D grids) or ``"published"`` (the PP-MPI
+    authors' RDN)."""
     return Path(str(resources.files("mpirecon.models").joinpath("pretrained", PACKAGED[name])))
 
 
 def load_denoiser(path=None) -> LoadedDenoiser:
     """Load a denoiser: ``None`` or ``"shipped"`` = the packaged noise-aware denoiser,
-    ``"published"`` = the packaged published PP-MPI weights; a file written by
+    ``"shipped3d"`` = the packaged noise-aware 3D denoiser, ``"published"`` = the packaged
+    published PP-MPI weights; a file written by
     :func:`baselines.learned.denoiser_training.train_denoiser`; or a plain RDN state dict (noise std assumed 0.1
     as published). An existing file of a packaged name is read as that file. Loading is safe
     (``weights_only``) and strict (every key and shape must match); anything that does not fit
@@ -114,6 +134,8 @@ def load_denoiser(path=None) -> LoadedDenoiser:
             state, meta = unpack(raw, p, KIND)
             arch = {k: int(meta["architecture"][k]) for k in ARCHITECTURE_KEYS}
             arch["noise_input"] = bool(meta["architecture"].get("noise_input", False))
+            arch["dims"] = int(meta["architecture"].get("dims", 2))
+            arch["padding"] = meta["architecture"].get("padding")
             noise = float(meta["noise_std"])
         elif isinstance(raw, dict) and raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
             state, arch = raw, architecture_of_state(raw)
@@ -132,6 +154,22 @@ def load_denoiser(path=None) -> LoadedDenoiser:
                           noise_aware=arch["noise_input"])
 
 
+def inflate(den: LoadedDenoiser) -> LoadedDenoiser:
+    """A 3D denoiser made from a 2D one (kernel inflation, as I3D): every 3x3 kernel becomes a 3x3x3
+    kernel with a third of it on each of the three z-planes, same padding. On a volume constant
+    along z it gives the 2D denoiser's image on every slice: a starting point for 3D training
+    (``init`` of the denoiser recipe)."""
+    if den.dims != 2:
+        raise ValueError(f"inflate: expected a 2D denoiser, found a {den.dims}D one ({den.source})")
+    net = RDNDenoiser(**dict(den.net.arch, dims=3))
+    state = {k: (v.unsqueeze(2).expand(-1, -1, v.shape[-1], -1, -1) / v.shape[-1] if v.ndim == 4 else v)
+             for k, v in den.net.state_dict().items()}
+    net.load_state_dict(state)
+    meta = dict(den.metadata, architecture=net.arch, inflated_from=den.source)
+    return LoadedDenoiser(net=net.eval(), noise_std=den.noise_std, source=den.source, metadata=meta,
+                          noise_aware=den.noise_aware)
+
+
 def architecture_of_state(state: dict) -> dict:
     """RDN architecture (features, blocks, layers, growth) read off a plain state dict's keys and shapes."""
     blocks = len({k.split(".")[1] for k in state if k.startswith("rdbs.")})
@@ -144,20 +182,25 @@ def architecture_of_state(state: dict) -> dict:
 
 @torch.no_grad()
 def denoise(den: LoadedDenoiser, images: torch.Tensor, sigma=None) -> torch.Tensor:
-    """Denoise (B, H, W) images of any scale: each is divided by its maximum (the scale the
-    network was trained on), denoised, and multiplied back. Non-positive images pass as zeros.
+    """Denoise (B, H, W) images (a 3D denoiser: (B, D, H, W) volumes) of any scale: each is
+    divided by its maximum (the scale the network was trained on), denoised, and multiplied back.
+    Non-positive images pass as zeros.
 
     ``sigma``: noise std relative to each image's maximum (a float or (B,)), the input map of a
     noise-aware denoiser (None: its lowest training level); a plain denoiser ignores it."""
+    if images.ndim != den.dims + 1:
+        raise ValueError(f"a {den.dims}D denoiser takes (B, {'D, ' if den.dims == 3 else ''}H, W) arrays, "
+                         f"found shape {tuple(images.shape)}")
+    per_image = (-1,) + (1,) * images.ndim  # (B, 1, ...) against the network's (B, C, ...)
     scale = images.flatten(1).amax(1).clamp_min(0)
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))[:, None, None, None]
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale)).reshape(per_image)
     x = images[:, None] / safe
     if den.noise_aware:
         level = den.noise_std if sigma is None else sigma
-        level = torch.as_tensor(level, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        level = torch.as_tensor(level, dtype=x.dtype, device=x.device).reshape(per_image)
         x = torch.cat([x, level.expand_as(x)], dim=1)
     out = (den.net(x) * safe)[:, 0]
-    return torch.where((scale > 0)[:, None, None], out, torch.zeros_like(out))
+    return torch.where((scale > 0).reshape(per_image[:-1]), out, torch.zeros_like(out))
 
 
 #: largest noise std (relative to a slice's maximum) told to the denoiser by :func:`denoise_volume`

@@ -5,8 +5,8 @@
     u += x - z
 
 on the scaled operator (ρ relative to ||A||_F²/P), batched over frames, on the CPU or a GPU
-(3D grids: the 2D denoiser slice by slice along the three axes, averaged,
-:func:`mpirecon.models.denoiser.denoise_volume`)
+(3D grids: a 3D denoiser on the volume, or a 2D one slice by slice along the three axes,
+averaged, :func:`mpirecon.models.denoiser.denoise_volume`)
 (torch backend). :func:`pnp_admm` runs it from zero (``ppmpi``) or warm-started at another
 method's images (``init=``, DERnet's plug-and-play refinement, as deepinv's ``init``). A
 noise-aware denoiser is told σ_k, a geometric schedule from ``sigma_start`` to ``sigma_end`` (strong
@@ -98,7 +98,9 @@ def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *,
     device = torch.device("cpu" if op.on_cpu else op.device)
     dtype = getattr(torch, op.dtype.name)
     levels = iter(torch.as_tensor(schedule, device=device, dtype=dtype))  # one row per prox call
-    apply = denoise_volume if len(shape) == 3 else denoise  # 3D: the 2D denoiser along each axis
+    if denoiser.dims > len(shape):
+        raise ValueError(f"a {denoiser.dims}D denoiser cannot denoise {len(shape)}D images {shape}")
+    apply = denoise_volume if len(shape) > denoiser.dims else denoise  # a 2D denoiser on 3D: along each axis
 
     def denoise_columns(v):
         t = torch.as_tensor(v, device=device, dtype=dtype)  # a numpy operator's columns: as a tensor

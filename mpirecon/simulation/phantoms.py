@@ -35,6 +35,8 @@ from scipy import ndimage
 
 from mpirecon.errors import ReconstructorError
 from mpirecon.simulation.composite import _coords, _u, composite
+from mpirecon.simulation.phantoms3d import FAMILIES_3D, HOLDOUT_FAMILIES_3D, TRAINING_FAMILIES_3D
+from mpirecon.simulation.phantoms3d import blobs as blobs_3d
 
 Generator = Callable[[np.random.Generator, int, tuple], np.ndarray]
 
@@ -240,7 +242,7 @@ def spirals(rng, n, shape, samples: int = 40) -> np.ndarray:
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    m = x.max(axis=(1, 2), keepdims=True)
+    m = x.max(axis=tuple(range(1, x.ndim)), keepdims=True)
     return np.where(m > 0, x / np.where(m > 0, m, 1), 0.0)
 
 
@@ -257,13 +259,26 @@ TRAINING_FAMILIES = ("digits", "ellipses", "rings", "lines", "vessels", "dot_arr
 HOLDOUT_FAMILIES = ("polygons", "spirals")
 
 
+def resolve_families(families: Sequence[str], ndim: int) -> tuple[tuple[str, ...], dict]:
+    """(family names, their generators) for a ``ndim``-axis grid: on a 3D grid the 2D default
+    training / hold-out priors stand for the 3D ones (:mod:`.phantoms3d`); unknown names raise."""
+    families, table = tuple(families), FAMILIES
+    if ndim == 3:
+        families = {TRAINING_FAMILIES: TRAINING_FAMILIES_3D, HOLDOUT_FAMILIES: HOLDOUT_FAMILIES_3D}.get(families, families)
+        table = FAMILIES_3D
+    unknown = [f for f in families if f not in table]
+    if unknown or not families:
+        raise ReconstructorError(f"phantom families {list(families)}: unknown {unknown} on a {ndim}D grid; "
+                                 f"available: {sorted(table)}")
+    return families, table
+
+
 def generate(family: str, n: int, shape: Sequence[int], seed: int | np.random.Generator = 0) -> np.ndarray:
-    """``n`` phantoms of ``family`` on grid ``shape`` = (Ny, Nx), (n, Ny, Nx) float64."""
-    if family not in FAMILIES:
-        raise ReconstructorError(f"unknown phantom family '{family}'; choose from {', '.join(FAMILIES)}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    """``n`` phantoms of ``family`` on grid ``shape`` = (Ny, Nx) or (Nz, Ny, Nx): (n, *shape) float64."""
     shape = tuple(int(s) for s in shape)
-    return _fill_empty(rng, FAMILIES[family](rng, int(n), shape), shape)
+    (family,), table = resolve_families((family,), len(shape))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return _fill_empty(rng, table[family](rng, int(n), shape), shape)
 
 
 def _fill_empty(rng, images: np.ndarray, shape) -> np.ndarray:
@@ -271,7 +286,7 @@ def _fill_empty(rng, images: np.ndarray, shape) -> np.ndarray:
     centre on a coarse grid) by a blob, so every phantom holds particles."""
     empty = np.flatnonzero(images.reshape(images.shape[0], -1).max(axis=1) <= 0)
     if empty.size:
-        images[empty] = blobs(rng, empty.size, shape)
+        images[empty] = (blobs if len(shape) == 2 else blobs_3d)(rng, empty.size, shape)
     return images
 
 
@@ -281,25 +296,24 @@ def mixture(n: int, shape: Sequence[int], families: Sequence[str], seed: int | n
     image of another family is added; with probability ``blur`` it is blurred (σ ≤ 1 voxel);
     a random overall intensity in [0.5, 1] (relative concentration).
 
-    Returns images (n, Ny, Nx), or with ``labels`` (images, family name of each image (n,))."""
-    unknown = [f for f in families if f not in FAMILIES]
-    if unknown or not len(families):
-        raise ReconstructorError(f"phantom families {list(families)}: unknown {unknown}; available: {sorted(FAMILIES)}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    ``shape`` (Ny, Nx) or (Nz, Ny, Nx) (3D families, :func:`resolve_families`).
+    Returns images (n, *shape), or with ``labels`` (images, family name of each image (n,))."""
     shape = tuple(int(s) for s in shape)
+    families, table = resolve_families(families, len(shape))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     fam = rng.integers(0, len(families), n)
     out = np.zeros((n,) + shape)
     for i, name in enumerate(families):
         idx = np.flatnonzero(fam == i)
         if idx.size:
-            out[idx] = FAMILIES[name](rng, idx.size, shape)
+            out[idx] = table[name](rng, idx.size, shape)
     extra = np.flatnonzero(rng.random(n) < superpose)
     if extra.size:
         fam2 = rng.integers(0, len(families), extra.size)
         for i, name in enumerate(families):
             idx = extra[fam2 == i]
             if idx.size:
-                out[idx] = np.maximum(out[idx], 0.7 * FAMILIES[name](rng, idx.size, shape))
+                out[idx] = np.maximum(out[idx], 0.7 * table[name](rng, idx.size, shape))
     out = _fill_empty(rng, out, shape)
     blur_idx = np.flatnonzero(rng.random(n) < blur)
     if blur_idx.size:
@@ -307,7 +321,7 @@ def mixture(n: int, shape: Sequence[int], families: Sequence[str], seed: int | n
         for j, s in zip(blur_idx, sig):  # per image: scipy's filter takes one sigma at a time
             out[j] = ndimage.gaussian_filter(out[j], s)
         out[blur_idx] = _normalise(out[blur_idx])
-    out = out * rng.uniform(0.5, 1.0, (n, 1, 1))
+    out = out * rng.uniform(0.5, 1.0, (n,) + (1,) * len(shape))
     return (out, np.asarray(families, dtype=object)[fam]) if labels else out
 
 
@@ -359,41 +373,3 @@ def named_phantom(name: str, shape) -> np.ndarray:
     if name not in NAMED_PHANTOMS:
         raise ReconstructorError(f"unknown phantom '{name}'; named phantoms: {', '.join(NAMED_PHANTOMS)}")
     return NAMED_PHANTOMS[name](tuple(shape))
-
-
-def load_phantom_image(path, shape) -> np.ndarray:
-    """Read a phantom from .npy (2D array) or an image file (PNG etc., grey levels), resized to
-    ``shape`` (Ny, Nx) with anti-aliasing and scaled to max 1. Row 0 is the bottom (y up)."""
-    from pathlib import Path
-
-    from skimage import io as skio
-    from skimage.transform import resize
-
-    p = Path(path)
-    try:
-        if p.suffix == ".npy":
-            img = np.load(p, allow_pickle=False)
-        else:
-            img = skio.imread(p)
-            if img.ndim == 3:
-                img = img[..., :3].mean(axis=-1)
-            img = img[::-1]  # image files have row 0 at the top
-        img = np.asarray(img, dtype=np.float64)
-    except Exception as exc:  # noqa: BLE001 - any reader failure: not a usable image
-        raise ReconstructorError(f"{p}: not a readable phantom image (.npy or an image file): "
-                                 f"{exc.__class__.__name__}: {exc}") from None
-    if img.ndim != 2 or not np.all(np.isfinite(img)):
-        raise ReconstructorError(f"{p}: phantom must be a finite 2D array, got shape {img.shape}")
-    img = resize(img, tuple(shape), anti_aliasing=True)
-    img = np.clip(img, 0, None)
-    return img / img.max() if img.max() > 0 else img
-
-
-def extrude(image: np.ndarray, nz: int) -> np.ndarray:
-    """A 3D phantom (Nz, Ny, Nx) from a 2D one (Ny, Nx): the image in the central slab of about
-    half the z extent (at least one slice), zero elsewhere, so it is visible in every view."""
-    lo = nz // 4
-    hi = max(nz - nz // 4, lo + 1)
-    out = np.zeros((nz,) + image.shape, dtype=np.float64)
-    out[lo:hi] = image
-    return out
