@@ -42,9 +42,8 @@ class ADMMNetHyperParams:
     layers: int = 3
     shared: bool = False
     rho0: float = 0.1
-    #: each CNN sees its input divided by the frame's max |v| and its output is scaled back, so the
-    #: prior is scale-equivariant (without it a 3D network's ReLUs died within a few steps: the
-    #: iterates are small against the learned biases); False in weights that predate it
+    #: scale-equivariant CNN priors (:func:`mpirecon.learning.unrolled.apply_image_prior`); False in
+    #: weights that predate it
     normalise: bool = False
 
     def as_dict(self) -> dict:
@@ -71,10 +70,7 @@ class ADMMNet(nn.Module):
         """Stage ``k``'s proximal map of images v (B, P): ``relu(v + CNN_k(v))``, or with
         ``normalise`` ``relu(v + m CNN_k(v / m))``, m = max |v| per frame."""
         cnn = self.cnns[0 if self.hp.shared else k]
-        if not self.hp.normalise:
-            return torch.relu(v + apply_image_prior(cnn, v, self.hp.image_shape))
-        m = v.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
-        return torch.relu(v + m * apply_image_prior(cnn, v / m, self.hp.image_shape))
+        return torch.relu(v + apply_image_prior(cnn, v, self.hp.image_shape, self.hp.normalise))
 
     def forward(self, b: torch.Tensor, factors: Factors,
                 prox: Optional[Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:

@@ -22,14 +22,14 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult
-from mpirecon.learning.unrolled import train_unrolled
+from mpirecon.learning.unrolled import PriorScaling, train_unrolled
 
 from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 
 KIND = "admm_net"
 
 
-class ADMMNetTrainConfig(PairsTrainConfig):
+class ADMMNetTrainConfig(PairsTrainConfig, PriorScaling):
     """Training recipe of ADMM-Net (defaults = the documented recipe)."""
 
     samples: int = Field(32000, ge=1, description="training phantoms")
@@ -42,9 +42,6 @@ class ADMMNetTrainConfig(PairsTrainConfig):
     layers: int = Field(3, ge=2, description="3x3 convolutions per CNN")
     shared: bool = Field(False, description="one CNN shared by all stages")
     rho0: float = Field(0.1, gt=0, description="initial ADMM penalty (relative to ||A||_F^2/P)")
-    normalise: Optional[bool] = Field(None, description="scale-equivariant CNN priors (input / max|v|, output "
-                                      "* max|v|); None: on 3D grids (where plain priors died in training), not on 2D "
-                                      "(the measured 2D recipe)")
 
 
 def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainConfig | None = None, *,
@@ -64,4 +61,4 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
                           progress=progress, hyperparameters=lambda shape: ADMMNetHyperParams(
                               image_shape=shape, stages=cfg.stages, channels=cfg.channels, layers=cfg.layers,
                               shared=cfg.shared, rho0=cfg.rho0,
-                              normalise=len(shape) == 3 if cfg.normalise is None else cfg.normalise))
+                              normalise=cfg.normalised(shape)))

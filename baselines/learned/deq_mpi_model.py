@@ -46,6 +46,8 @@ class DEQHyperParams:
     max_iterations: int = 40
     tolerance: float = 1e-3
     grad_steps: int = 1
+    #: scale-equivariant prior (:func:`mpirecon.learning.unrolled.apply_image_prior`); False in older weights
+    normalise: bool = False
 
     def as_dict(self) -> dict:
         """JSON-ready (recorded with the weights)."""
@@ -74,7 +76,7 @@ class DEQMPI(nn.Module):
             d = b + self.consistency(r.view(r.shape[0], 2, -1)).reshape(r.shape)
         x = factors.solve(d @ factors.A + rho * (z - u), rho)
         v = x + u
-        z_new = torch.relu(v + apply_image_prior(self.prior, v, self.hp.image_shape))
+        z_new = torch.relu(v + apply_image_prior(self.prior, v, self.hp.image_shape, self.hp.normalise))
         return z_new, u + x - z_new
 
     def forward(self, b: torch.Tensor, factors: Factors) -> torch.Tensor:

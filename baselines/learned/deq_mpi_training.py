@@ -20,14 +20,14 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult
-from mpirecon.learning.unrolled import train_unrolled
+from mpirecon.learning.unrolled import PriorScaling, train_unrolled
 
 from .deq_mpi_model import DEQMPI, DEQHyperParams, predict
 
 KIND = "deq_mpi"
 
 
-class DEQTrainConfig(PairsTrainConfig):
+class DEQTrainConfig(PairsTrainConfig, PriorScaling):
     """Training recipe of DEQ-MPI (defaults = the documented recipe)."""
 
     samples: int = Field(16000, ge=1, description="training phantoms")
@@ -59,4 +59,5 @@ def train_deq_mpi(system_matrix: SystemMatrix, out_path, config: DEQTrainConfig 
                               image_shape=shape, channels=cfg.channels, layers=cfg.layers,
                               consistency_channels=cfg.consistency_channels,
                               consistency_layers=cfg.consistency_layers, rho0=cfg.rho0,
-                              max_iterations=cfg.max_iterations, tolerance=cfg.tolerance, grad_steps=cfg.grad_steps))
+                              max_iterations=cfg.max_iterations, tolerance=cfg.tolerance, grad_steps=cfg.grad_steps,
+                              normalise=cfg.normalised(shape)))

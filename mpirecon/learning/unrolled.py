@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from pydantic import BaseModel, Field
 from torch import nn
 
 
@@ -97,10 +98,27 @@ def conv_prior(channels: int, layers: int, dims: int = 2, inputs: int = 1, outpu
     return nn.Sequential(*mods, last)
 
 
-def apply_image_prior(cnn: nn.Module, v: torch.Tensor, image_shape) -> torch.Tensor:
+class PriorScaling(BaseModel):
+    """The training setting of a model-based network's CNN prior scaling (:func:`apply_image_prior`)."""
+
+    normalise: Optional[bool] = Field(None, description="scale-equivariant CNN priors (input / max|v|, output * "
+                                      "max|v|); None: on 3D grids (where plain priors died in training), not on 2D "
+                                      "(the measured 2D recipes)")
+
+    def normalised(self, image_shape) -> bool:
+        """Whether the prior of a network for ``image_shape`` is normalised."""
+        return len(image_shape) == 3 if self.normalise is None else bool(self.normalise)
+
+
+def apply_image_prior(cnn: nn.Module, v: torch.Tensor, image_shape, normalise: bool = False) -> torch.Tensor:
     """A convolutional prior (:func:`conv_prior` with ``dims = len(image_shape)``) applied to flat
-    images v (B, P): reshaped to (B, 1, *image_shape), back to (B, P)."""
-    return cnn(v.reshape((-1, 1) + tuple(image_shape))).reshape(v.shape)
+    images v (B, P): reshaped to (B, 1, *image_shape), back to (B, P). ``normalise``: the CNN sees
+    v / m and its output is multiplied by m, m = max |v| per frame (a scale-equivariant prior whose
+    ReLUs a bias step cannot silence on faint iterates; without it 3D ADMM-Net training died)."""
+    if not normalise:
+        return cnn(v.reshape((-1, 1) + tuple(image_shape))).reshape(v.shape)
+    m = v.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+    return m * apply_image_prior(cnn, v / m, image_shape)
 
 
 def train_unrolled(system_matrix, out_path, cfg, *, kind: str, hyperparameters, model, predict,

@@ -29,7 +29,7 @@ PUBLISHED_WEIGHTS = "ppmpi_rdn_denoiser_epoch150.pth"
 PUBLISHED_NOISE_STD = 0.1
 #: the noise-aware denoiser shipped with the package, ppmpi's default (command in pretrained/README.md)
 SHIPPED_WEIGHTS = "ppmpi_noise_aware_rdn.pth"
-#: the noise-aware 3D (volume) denoiser shipped with the package, ppmpi's default on 3D grids
+#: the noise-aware 3D (volume) denoiser shipped with the package (ppmpi ``weights=shipped3d``)
 SHIPPED_3D_WEIGHTS = "ppmpi_noise_aware_rdn3d.pth"
 #: names that ``weights=`` accepts for the packaged files
 PACKAGED = {"shipped": SHIPPED_WEIGHTS, "published": PUBLISHED_WEIGHTS, "shipped3d": SHIPPED_3D_WEIGHTS}
@@ -113,7 +113,7 @@ class LoadedDenoiser:
 
 def packaged_weights_path(name: str = "published") -> Path:
     """Path of a denoiser packaged with mpirecon: ``"shipped"`` (noise-aware, ppmpi's default),
-    ``"shipped3d"`` (its 3D counterpart, the default on 3D grids) or ``"published"`` (the PP-MPI
+    ``"shipped3d"`` (its 3D counterpart, trained on the 3D phantom prior) or ``"published"`` (the PP-MPI
     authors' RDN)."""
     return Path(str(resources.files("mpirecon.models").joinpath("pretrained", PACKAGED[name])))
 
