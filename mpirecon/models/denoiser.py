@@ -108,7 +108,7 @@ class LoadedDenoiser:
     @property
     def dims(self) -> int:
         """2: an image denoiser (3D volumes slice by slice, :func:`denoise_volume`); 3: a volume denoiser."""
-        return int(self.net.arch.get("dims", 2))
+        return int(getattr(self.net, "arch", {}).get("dims", 2))  # a custom module without arch: 2D
 
 
 def packaged_weights_path(name: str = "published") -> Path:
