@@ -173,7 +173,7 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
         clean = img.reshape(n, -1) @ sm_sel.matrix.T
     elif protocol == "physics-shift" or len(shape) == 3:  # 3D realistic: also a scanner's file
         physics = shifted if protocol == "physics-shift" else sim.physics.matrix
-        img, fams = _shift_phantoms(n, shape, cfg.holdout_families, rng)
+        img, fams = _evaluation_phantoms(n, shape, cfg.holdout_families, rng)
         pos = sim.calibration.rows.positions_of(sm_sel.rows)
         with tempfile.TemporaryDirectory(prefix="mpirecon-bench-") as folder:
             path = Path(folder) / "measurement.mdf"
@@ -189,9 +189,9 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
     return sig, img, np.broadcast_to(sigma, sig.shape), fams
 
 
-def _shift_phantoms(n: int, shape, families, rng) -> tuple[np.ndarray, np.ndarray]:
-    """The physics-shift protocol's images (n, Ny, Nx) and family labels (n,): a third the OpenMPI
-    designs, the rest a mixture of ``families``, in a seeded random order. On a 3D grid (n, Nz,
+def _evaluation_phantoms(n: int, shape, families, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, Ny, Nx) and family labels (n,) of the file-based protocols (physics-shift;
+    realistic on 3D grids): a third the OpenMPI designs, the rest a mixture of ``families``, in a seeded random order. On a 3D grid (n, Nz,
     Ny, Nx): the mixture of the 3D hold-out families alone (the OpenMPI designs are 2D slices)."""
     if len(shape) == 3:
         return mixture(n, shape, families, rng, labels=True)
