@@ -26,7 +26,9 @@ from mpirecon.reconstructor import Capabilities, Reconstructor
 
 
 class PseudoInverseConfig(CompressibleConfig):
-    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(1e-2, description=LAMBDA_HELP + ", per frame")
+    lam: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
+        "auto", description=LAMBDA_HELP + ", per frame; default auto since round 3 (above 0.01 on every protocol "
+        "and SNR measured, docs/large-calibrations.md)")
     rcond: float = Field(0.0, ge=0, lt=1, description="drop singular values below rcond*s_max")
     nonneg: bool = Field(True, description="project the result onto x >= 0 (a direct method can only "
                                            "project its result)")

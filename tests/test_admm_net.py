@@ -53,6 +53,23 @@ def test_untrained_network_is_nonnegative_least_squares_admm(small_sm, problem):
     np.testing.assert_allclose(z, admm(op, b, [NonNegative()], 0.2, 5, strategy="dense"), rtol=1e-7, atol=1e-9)
 
 
+def test_a_penalty_in_the_operator_unit_is_the_engines_relative_rho(small_sm):
+    """With ``rho_in_unit`` (new weights) ρ0 means what the ADMM solvers' ρ means: times the
+    operator's unit, which exceeds 1 when voxels outnumber the stacked rows (3D calibrations)."""
+    few = small_sm.take_rows(np.arange(20))  # 2R = 40 < P = 80
+    op = operator_for(few, "float64")
+    assert op.unit == pytest.approx(2.0)
+    b = op.data((few.matrix @ np.random.default_rng(2).random((few.num_voxels, 2))).T)
+    b = b / op.frame_scales(b)
+    hp = ADMMNetHyperParams(image_shape=few.image_shape, stages=4, rho0=0.3, rho_in_unit=True)
+    with torch.no_grad():
+        z = ADMMNet(hp).double()(torch.as_tensor(b.T), Factors.from_operator(op, torch.float64)).numpy().T
+    np.testing.assert_allclose(z, admm(op, b, [NonNegative()], 0.3 * op.unit, 4, strategy="dense"),
+                               rtol=1e-7, atol=1e-9)
+    cfg = ADMMNetTrainConfig()
+    assert cfg.initial_rho((19, 19)) == 0.1 and cfg.initial_rho((19, 19, 19)) == 1.0
+
+
 def test_x_update_through_the_eigendecomposition_is_differentiable_in_rho(small_sm):
     op = operator_for(small_sm, "float64")
     f = Factors.from_operator(op, torch.float64)

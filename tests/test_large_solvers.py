@@ -14,8 +14,9 @@ from mpirecon.physics.xupdate import WoodburyXUpdate
 
 METHODS = ["pinv", "kaczmarz", "cgnr", "admm_l1", "admm_tv", "admm_l1tv"]
 #: fast settings per method (few iterations keep the tests quick; equality does not need convergence)
-FAST = {"kaczmarz": {"iterations": 3, "block_rows": 7}, "cgnr": {"iterations": 8},
-        "admm_l1": {"iterations": 30}, "admm_tv": {"iterations": 30}, "admm_l1tv": {"iterations": 30}}
+FAST = {"pinv": {"lam": 1e-2}, "kaczmarz": {"iterations": 3, "block_rows": 7}, "cgnr": {"iterations": 8},
+        "admm_l1": {"iterations": 30, "mu": 1e-3, "rho": 1.0}, "admm_tv": {"iterations": 30, "mu": 3e-4},
+        "admm_l1tv": {"iterations": 30, "mu": 3e-4}}  # fixed weights: the backends' arithmetic, not the auto rules
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,22 @@ def test_wrong_system_matrix_is_refused(trained, small_sm):
         load_reconstructor("dernet", fewer, weights=path)
 
 
+def test_weights_accept_their_calibration_in_another_precision(trained, small_sm):
+    """Read in complex64 (a tight memory budget) the trained calibration is still recognised: its
+    signature, not the quantised fingerprint, identifies it; older weights without a signature
+    are still checked by the fingerprint."""
+    path, _ = trained
+    narrow = small_sm.take_rows(np.arange(small_sm.num_rows))
+    noise = np.random.default_rng(0).standard_normal(narrow.matrix.shape) * 1e-7 * np.abs(narrow.matrix).max()
+    narrow.matrix = (narrow.matrix + noise).astype(np.complex64)  # rounding of another reader and precision
+    assert narrow.fingerprint() != small_sm.fingerprint()
+    load_reconstructor("dernet", narrow, weights=path)  # accepted
+    r = load_reconstructor("dernet", weights=path)
+    r.trained_signature = None  # weights written before signatures: the exact fingerprint decides
+    with pytest.raises(ReconstructorError, match="belong to another calibration"):
+        r.bind(narrow)
+
+
 def test_malicious_and_corrupt_weights_are_refused(tmp_path, trained):
     class Exploit:
         def __reduce__(self):

@@ -318,3 +318,24 @@ def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_fingerprint_is_computed_in_row_blocks_with_the_whole_matrix_hash(small_sim, monkeypatch):
+    """The blocked fingerprint (memory: one block) is the hash of the whole quantised matrix, the
+    value weights trained before the blocking recorded, for any block size."""
+    import hashlib
+
+    import mdf_io.containers as containers
+    sm = small_sim.calibration
+    m = np.asarray(sm.matrix, dtype=np.complex128)
+    scale = float(np.max(np.abs(m)))
+    q = np.round(m / scale * 2 ** 20)
+    h = hashlib.sha256()
+    for part in (q.real, q.imag):
+        h.update(np.ascontiguousarray(part).astype(np.int64).tobytes())
+    h.update(f"{scale:.6e}".encode())
+    h.update(sm.rows.keys.tobytes())
+    h.update(np.asarray(sm.grid, np.int64).tobytes())
+    for entries in (1, 3 * sm.matrix.shape[1] + 5, 2 ** 30):
+        monkeypatch.setattr(containers, "FINGERPRINT_BLOCK_ENTRIES", entries)
+        assert sm.fingerprint() == h.hexdigest()

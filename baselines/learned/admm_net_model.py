@@ -27,14 +27,15 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from mpirecon.learning.unrolled import Factors, apply_image_prior, conv_prior, frame_scales
+from mpirecon.learning.unrolled import Factors, apply_image_prior, conv_prior, frame_scales, penalty
 
 
 @dataclass(frozen=True)
 class ADMMNetHyperParams:
     """Architecture: ``stages`` K, CNN ``channels`` and ``layers`` (3x3 convolutions; 3x3x3 on a 3D
     ``image_shape`` (Nz, Ny, Nx)), whether one CNN is ``shared`` by all stages, and the initial
-    penalty ``rho0`` (relative, as the ADMM solvers' ρ)."""
+    penalty ``rho0`` (in the operator's unit with ``rho_in_unit``, as the ADMM solvers' ρ; absolute
+    in older weights)."""
 
     image_shape: tuple[int, ...]
     stages: int = 10
@@ -45,6 +46,8 @@ class ADMMNetHyperParams:
     #: scale-equivariant CNN priors (:func:`mpirecon.learning.unrolled.apply_image_prior`); False in
     #: weights that predate it
     normalise: bool = False
+    #: ρ in the operator's unit (:func:`mpirecon.learning.unrolled.penalty`); False in weights that predate it
+    rho_in_unit: bool = False
 
     def as_dict(self) -> dict:
         """JSON-ready (recorded with the weights)."""
@@ -79,7 +82,7 @@ class ADMMNet(nn.Module):
         atb = b @ factors.A
         z = torch.zeros_like(atb)
         u = torch.zeros_like(atb)
-        rhos = self.rhos().to(atb.dtype)
+        rhos = penalty(self.log_rho, factors, self.hp.rho_in_unit, atb.dtype)
         eta = self.eta.to(atb.dtype)
         for k in range(self.hp.stages):
             x = factors.solve(atb + rhos[k] * (z - u), rhos[k])

@@ -22,14 +22,14 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult
-from mpirecon.learning.unrolled import PriorScaling, train_unrolled
+from mpirecon.learning.unrolled import PenaltyStart, PriorScaling, train_unrolled
 
 from .admm_net_model import ADMMNet, ADMMNetHyperParams, predict
 
 KIND = "admm_net"
 
 
-class ADMMNetTrainConfig(PairsTrainConfig, PriorScaling):
+class ADMMNetTrainConfig(PairsTrainConfig, PriorScaling, PenaltyStart):
     """Training recipe of ADMM-Net (defaults = the documented recipe)."""
 
     samples: int = Field(32000, ge=1, description="training phantoms")
@@ -41,7 +41,6 @@ class ADMMNetTrainConfig(PairsTrainConfig, PriorScaling):
     channels: int = Field(32, ge=1, description="channels of each stage's CNN")
     layers: int = Field(3, ge=2, description="3x3 convolutions per CNN")
     shared: bool = Field(False, description="one CNN shared by all stages")
-    rho0: float = Field(0.1, gt=0, description="initial ADMM penalty (relative to ||A||_F^2/P)")
 
 
 def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainConfig | None = None, *,
@@ -60,5 +59,5 @@ def train_admm_net(system_matrix: SystemMatrix, out_path, config: ADMMNetTrainCo
     return train_unrolled(system_matrix, out_path, cfg, kind=KIND, model=ADMMNet, predict=predict, resume=resume,
                           progress=progress, hyperparameters=lambda shape: ADMMNetHyperParams(
                               image_shape=shape, stages=cfg.stages, channels=cfg.channels, layers=cfg.layers,
-                              shared=cfg.shared, rho0=cfg.rho0,
+                              shared=cfg.shared, rho0=cfg.initial_rho(shape), rho_in_unit=True,
                               normalise=cfg.normalised(shape)))

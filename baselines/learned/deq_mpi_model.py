@@ -27,15 +27,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from mpirecon.learning.unrolled import Factors, apply_image_prior, conv_prior, frame_scales
+from mpirecon.learning.unrolled import Factors, apply_image_prior, conv_prior, frame_scales, penalty
 
 
 @dataclass(frozen=True)
 class DEQHyperParams:
     """Architecture and fixed-point settings: prior CNN ``channels``/``layers``, consistency CNN
-    ``consistency_channels``/``consistency_layers`` (0 layers: none), initial ``rho0`` (relative,
-    as the ADMM solvers' ρ), ``max_iterations`` and ``tolerance`` of the forward fixed point, and
-    the differentiable iterations after it in training (``grad_steps``)."""
+    ``consistency_channels``/``consistency_layers`` (0 layers: none), initial ``rho0`` (in the
+    operator's unit with ``rho_in_unit``, as the ADMM solvers' ρ; absolute in older weights),
+    ``max_iterations`` and ``tolerance`` of the forward fixed point, and the differentiable
+    iterations after it in training (``grad_steps``)."""
 
     image_shape: tuple[int, ...]
     channels: int = 32
@@ -48,6 +49,8 @@ class DEQHyperParams:
     grad_steps: int = 1
     #: scale-equivariant prior (:func:`mpirecon.learning.unrolled.apply_image_prior`); False in older weights
     normalise: bool = False
+    #: ρ in the operator's unit (:func:`mpirecon.learning.unrolled.penalty`); False in older weights
+    rho_in_unit: bool = False
 
     def as_dict(self) -> dict:
         """JSON-ready (recorded with the weights)."""
@@ -69,7 +72,7 @@ class DEQMPI(nn.Module):
 
     def step(self, z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, factors: Factors) -> tuple:
         """One iteration T_θ(z, u) for images z, u (B, P) and scaled stacked data b (B, 2R)."""
-        rho = self.log_rho.exp().to(b.dtype)
+        rho = penalty(self.log_rho, factors, self.hp.rho_in_unit, b.dtype)
         d = b
         if self.consistency is not None:
             r = b - z @ factors.A.T

@@ -20,14 +20,14 @@ from pydantic import Field
 from mdf_io import SystemMatrix
 from mpirecon.learning.data import PairsTrainConfig
 from mpirecon.learning.loop import TrainResult
-from mpirecon.learning.unrolled import PriorScaling, train_unrolled
+from mpirecon.learning.unrolled import PenaltyStart, PriorScaling, train_unrolled
 
 from .deq_mpi_model import DEQMPI, DEQHyperParams, predict
 
 KIND = "deq_mpi"
 
 
-class DEQTrainConfig(PairsTrainConfig, PriorScaling):
+class DEQTrainConfig(PairsTrainConfig, PriorScaling, PenaltyStart):
     """Training recipe of DEQ-MPI (defaults = the documented recipe)."""
 
     samples: int = Field(16000, ge=1, description="training phantoms")
@@ -42,7 +42,6 @@ class DEQTrainConfig(PairsTrainConfig, PriorScaling):
     consistency_channels: int = Field(8, ge=1, description="channels of the learned-consistency CNN")
     consistency_layers: int = Field(3, ge=0, description="convolutions of the learned-consistency CNN (0: exact "
                                                          "data consistency)")
-    rho0: float = Field(0.1, gt=0, description="initial ADMM penalty (relative to ||A||_F^2/P)")
     max_iterations: int = Field(40, ge=1, le=1000, description="fixed-point iterations at most")
     tolerance: float = Field(1e-3, gt=0, description="stop when the relative change of the image falls below")
     grad_steps: int = Field(5, ge=1, le=50, description="differentiable iterations after the fixed point "
@@ -58,6 +57,6 @@ def train_deq_mpi(system_matrix: SystemMatrix, out_path, config: DEQTrainConfig 
                           progress=progress, hyperparameters=lambda shape: DEQHyperParams(
                               image_shape=shape, channels=cfg.channels, layers=cfg.layers,
                               consistency_channels=cfg.consistency_channels,
-                              consistency_layers=cfg.consistency_layers, rho0=cfg.rho0,
+                              consistency_layers=cfg.consistency_layers, rho0=cfg.initial_rho(shape), rho_in_unit=True,
                               max_iterations=cfg.max_iterations, tolerance=cfg.tolerance, grad_steps=cfg.grad_steps,
                               normalise=cfg.normalised(shape)))

@@ -84,15 +84,29 @@ class DeepImagePrior(Reconstructor):
     name = "dip"
     description = "deep image prior: untrained U-Net fitted per frame by Adam, discrepancy-principle stop (slow)"
     Config = DIPConfig
-    capabilities = Capabilities(supports_gpu=True, in_default_bench=False, bench_test_samples=50, supports_3d=False)
+    capabilities = Capabilities(supports_gpu=True, in_default_bench=False, bench_test_samples=50, supports_3d=True)
 
     def _setup(self, system_matrix: SystemMatrix) -> None:
-        shape = tuple(system_matrix.image_shape)
-        if len(shape) != 2:
-            raise ReconstructorError(f"{self.name}: 2D grids only, got image shape {shape}")
+        shape = tuple(system_matrix.image_shape)  # (Ny, Nx), or (Nz, Ny, Nx): a 3D generator
         self.host = operator_for(system_matrix, "float64")  # data and frame scales in float64
         self.op = operator_for(system_matrix, self.config.dtype, self.config.device, backend="torch")
         self.net = GeneratorBatch(shape, self.config.channels, self.config.depth)
+
+    @classmethod
+    def memory_estimate(cls, config: DIPConfig, rows: int, voxels: int, frames: int):
+        """Estimated peak (:class:`mpirecon.memory.MemoryEstimate`): the matrix and frames; the torch
+        operator (2R, P) in the working precision; the float64 operator of the data and scales (a
+        complex128 copy of the rows when the stacked one is too large, e.g. 37^3); the generators'
+        activations kept for the backward pass (about 24 maps of ``channels`` per voxel and frame of
+        a batch)."""
+        from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
+        prec = config.dtype
+        parts = common_parts(rows, voxels, frames, prec)
+        parts["operator"] = 2 * rows * voxels * real_size(prec)
+        parts["float64 operator"] = stacked_operator_bytes(rows, voxels, "float64") or rows * voxels * 16
+        batch = min(frames, config.batch_frames)
+        parts["activations"] = batch * voxels * config.channels * 24 * real_size(prec)
+        return MemoryEstimate(parts, prec, "torch")
 
     def stop_levels(self, b: np.ndarray, scales: np.ndarray):
         """Discrepancy targets (F,) for stacked scaled data ``b`` (2R, F) with per-frame scales
@@ -185,11 +199,15 @@ class DeepImagePrior(Reconstructor):
 
 
 def _total_variation(x, image_shape) -> torch.Tensor:
-    """Isotropic total variation (F,) of images x (F, Ny*Nx), forward differences, Neumann border."""
+    """Isotropic total variation (F,) of images x (F, P) of ``image_shape`` (2D or 3D), forward
+    differences along every axis, Neumann border."""
     img = x.reshape((x.shape[0],) + tuple(image_shape))
-    dy = F.pad(img[:, 1:] - img[:, :-1], (0, 0, 0, 1))
-    dx = F.pad(img[:, :, 1:] - img[:, :, :-1], (0, 1))
-    return torch.sqrt(dx ** 2 + dy ** 2 + 1e-12).sum(dim=(1, 2))
+    squares = torch.zeros_like(img)
+    for axis in range(1, img.dim()):
+        diff = torch.diff(img, dim=axis)
+        pad = [0, 0] * (img.dim() - 1 - axis) + [0, 1]  # F.pad lists the last axis first
+        squares = squares + F.pad(diff, pad) ** 2
+    return torch.sqrt(squares + 1e-12).sum(dim=tuple(range(1, img.dim())))
 
 
 @contextlib.contextmanager

@@ -8,10 +8,10 @@ parameter alone and each frame's loss only reaches its own row). Stopping a fram
 row (:meth:`MaskedAdam.keep`), so the remaining frames run faster and the stopped one stays as
 it was.
 
-Architecture (``depth`` levels, ``channels`` feature maps; 3x3 convolutions, instance
-normalisation, LeakyReLU(0.2))::
+Architecture (``depth`` levels, ``channels`` feature maps; 3x3 convolutions, or 3x3x3 on a
+volume, instance normalisation, LeakyReLU(0.2))::
 
-    z (C, H, W) -> block -> [stride-2 block -> block] x depth -> [upsample, concat skip, block] x depth
+    z (C, *image_shape) -> block -> [stride-2 block -> block] x depth -> [upsample, concat skip, block] x depth
       -> 1x1 conv -> softplus (non-negative image)
 
 The initial weights (PyTorch's default uniform ±1/sqrt(fan_in)) and the fixed input z (uniform
@@ -35,16 +35,17 @@ class GeneratorBatch:
     """The layout of one generator and the batched forward pass.
 
     Args:
-        image_shape: (Ny, Nx) of the image.
+        image_shape: (Ny, Nx) of an image or (Nz, Ny, Nx) of a volume (then 3x3x3 convolutions).
         channels: feature maps per convolution; depth: number of down/up-sampling levels.
     Attributes:
         layers: name -> (c_out, c_in, k) of every convolution; size: N parameters per frame.
     """
 
     def __init__(self, image_shape, channels: int = 16, depth: int = 2):
-        if len(image_shape) != 2:
-            raise ValueError(f"the DIP generator is 2D; got image shape {tuple(image_shape)}")
+        if len(image_shape) not in (2, 3):
+            raise ValueError(f"the DIP generator takes 2D or 3D images; got image shape {tuple(image_shape)}")
         self.image_shape = tuple(int(n) for n in image_shape)
+        self.dims = len(self.image_shape)
         self.channels, self.depth = int(channels), int(depth)
         c = self.channels
         self.layers = {"in": (c, c, 3)}
@@ -56,46 +57,49 @@ class GeneratorBatch:
         self.offsets, n = {}, 0
         for name, (co, ci, k) in self.layers.items():
             self.offsets[name] = n
-            n += co * ci * k * k + co
+            n += co * ci * k ** self.dims + co
         self.size = n
 
     def initial(self, frames: int, seed: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """Seeded initial weights ``theta`` (frames, N) and input ``z`` (frames, C, Ny, Nx),
+        """Seeded initial weights ``theta`` (frames, N) and input ``z`` (frames, C, *image_shape),
         identical for every frame (drawn on the CPU in float64, then moved)."""
         gen = torch.Generator().manual_seed(int(seed))
         theta = torch.empty(self.size, dtype=torch.float64)
         for name, (co, ci, k) in self.layers.items():
-            bound = 1.0 / math.sqrt(ci * k * k)
+            bound = 1.0 / math.sqrt(ci * k ** self.dims)
             off = self.offsets[name]
-            theta[off:off + co * ci * k * k + co].uniform_(-bound, bound, generator=gen)
+            theta[off:off + co * ci * k ** self.dims + co].uniform_(-bound, bound, generator=gen)
         theta[self.offsets["out"] + self.channels] = HEAD_BIAS
         z = torch.rand((self.channels,) + self.image_shape, generator=gen, dtype=torch.float64) * Z_SCALE
         theta = theta.expand(frames, -1).to(device=device, dtype=dtype).contiguous()
-        z = z.expand(frames, -1, -1, -1).to(device=device, dtype=dtype).contiguous()
+        z = z.expand(frames, *(-1,) * (self.dims + 1)).to(device=device, dtype=dtype).contiguous()
         return theta, z
 
     def _conv(self, theta: torch.Tensor, name: str, x: torch.Tensor, stride: int = 1) -> torch.Tensor:
-        """Frame f's convolution ``name`` on x[f] for every f: x (F, c_in, H, W) -> (F, c_out, H', W')."""
+        """Frame f's convolution ``name`` on x[f] for every f: x (F, c_in, *spatial) -> (F, c_out, *spatial')."""
         co, ci, k = self.layers[name]
-        frames = x.shape[0]
+        frames, d = x.shape[0], self.dims
         off = self.offsets[name]
-        w = theta[:, off:off + co * ci * k * k].reshape(frames * co, ci, k, k)
-        b = theta[:, off + co * ci * k * k:off + co * ci * k * k + co].reshape(-1)
-        y = F.conv2d(x.reshape(1, frames * ci, *x.shape[-2:]), w, b, stride=stride, padding=k // 2, groups=frames)
-        return y.reshape(frames, co, *y.shape[-2:])
+        n = co * ci * k ** d
+        w = theta[:, off:off + n].reshape(frames * co, ci, *(k,) * d)
+        b = theta[:, off + n:off + n + co].reshape(-1)
+        conv = F.conv2d if d == 2 else F.conv3d
+        y = conv(x.reshape(1, frames * ci, *x.shape[-d:]), w, b, stride=stride, padding=k // 2, groups=frames)
+        return y.reshape(frames, co, *y.shape[-d:])
 
     def _block(self, theta, name, x, stride=1):
         return F.leaky_relu(F.instance_norm(self._conv(theta, name, x, stride)), 0.2)
 
     def forward(self, theta: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Images of all frames: theta (F, N), z (F, C, Ny, Nx) -> (F, Ny*Nx) non-negative, x fastest."""
+        """Images of all frames: theta (F, N), z (F, C, *image_shape) -> (F, P) non-negative, x fastest."""
         h = self._block(theta, "in", z)
         skips = []
         for i in range(self.depth):
             skips.append(h)
             h = self._block(theta, f"enc{i}", self._block(theta, f"down{i}", h, stride=2))
         for i in reversed(range(self.depth)):
-            h = F.interpolate(h, size=skips[i].shape[-2:], mode="bilinear", align_corners=False)
+            h = F.interpolate(h, size=skips[i].shape[-self.dims:], mode="bilinear" if self.dims == 2 else "trilinear",
+                              align_corners=False)
             h = self._block(theta, f"dec{i}", torch.cat([h, skips[i]], dim=1))
         return F.softplus(self._conv(theta, "out", h)).reshape(z.shape[0], -1)
 

@@ -26,7 +26,6 @@ methods use one weights file for all SNRs.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import tempfile
 import time
@@ -40,6 +39,7 @@ from mdf_io import MDFFile, read_system_matrix
 
 from mpirecon import metrics
 from mpirecon.bench.report import save_example, write_report
+from mpirecon.bench.tuning import grid_points, search
 from mpirecon.errors import ReconstructorError, UsageError
 from mpirecon.io.loading import load_measurement_for
 from mpirecon.io.outputs import check_output_dir, refuse_inputs, writing
@@ -54,7 +54,8 @@ from mpirecon.simulation.phantoms import HOLDOUT_FAMILIES, TRAINING_FAMILIES, mi
 from mpirecon.simulation.shift import PhysicsShift, shifted_physics, write_shifted_measurement
 from mpirecon.simulation.system_matrix import SimulatedCalibration, simulate_calibration, simulation_from_file
 
-#: parameter grids searched per SNR on the validation split
+#: parameter grids searched per SNR on the validation split (extended past an edge where the best
+#: point lies on it: :mod:`mpirecon.bench.tuning`)
 TUNING_GRIDS: dict[str, dict[str, list]] = {
     "pinv": {"lam": [1e-3, 3e-3, 1e-2, 3e-2, 0.1]},
     "kaczmarz": {"lam": [1e-3, 3e-3, 1e-2, 3e-2, 0.1]},
@@ -152,11 +153,7 @@ def _make(name, sm, params, cfg):
 
 
 def _grid(name: str) -> list[dict]:
-    grid = TUNING_GRIDS.get(base_name(name))
-    if not grid:
-        return [{}]
-    keys = list(grid)
-    return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+    return grid_points(TUNING_GRIDS.get(base_name(name)) or {})
 
 
 def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
@@ -264,11 +261,17 @@ def _evaluate(name: str, cfg: BenchConfig, sm_sel, test, val) -> tuple[dict, np.
     t_tune = time.perf_counter()
     if cfg.tune and not given and not cls.capabilities.needs_weights and len(_grid(name)) > 1:
         base = _make(name, sm_sel, {}, cfg)
-        for params in _grid(name):  # with_params shares the operator's cached set-up
-            r = base.with_params(**params)
-            score = float(np.mean(metrics.psnr(r.reconstruct(val_sig, noise=val_noise).images, val_img)))
-            tuning.append({"params": params, "val_psnr": score})
-        tuned = max(tuning, key=lambda t: t["val_psnr"])["params"]
+
+        def score(params: dict) -> float:  # with_params shares the operator's cached set-up
+            images = base.with_params(**params).reconstruct(val_sig, noise=val_noise).images
+            return float(np.mean(metrics.psnr(images, val_img)))
+        def valid(params: dict) -> bool:  # a step past a grid edge may leave a parameter's range
+            try:
+                cls._validated(params)
+            except ReconstructorError:
+                return False
+            return True
+        tuned, tuning = search(TUNING_GRIDS[base_name(name)], score, valid=valid)
     tuning_seconds = time.perf_counter() - t_tune
     recon = _make(name, sm_sel, dict(tuned, **given), cfg)
     recon.reconstruct(test_sig[:2], noise=pick(test_noise, 2))  # warm-up (lazy allocations, threads)

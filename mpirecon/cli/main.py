@@ -76,6 +76,8 @@ def main(argv=None) -> int:
         text = check_memory(exc)
         if text is None:
             return internal_error(exc)
+        if os.environ.get("MPIRECON_DEBUG") == "1":  # where the memory ran out
+            raise
         print(f"mpirecon: error: {args.command}: {text}; {available_hint()}; use --memory-limit to plan for "
               "less, fewer rows (--num-used-freqs) or fewer frames", file=sys.stderr)
         return 2

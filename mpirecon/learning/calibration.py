@@ -1,8 +1,9 @@
 """What learned weights record about the calibration they were trained for, and the checks a
 bound system matrix must pass (shared by DERnet and ADMM-Net).
 
-Weights metadata carry the geometry (grid, FOV, centre, selected rows, receiver) and the
-fingerprint of the selected system matrix; :class:`TrainedForCalibration` is the reconstructor
+Weights metadata carry the geometry (grid, FOV, centre, selected rows, receiver), the fingerprint
+and the signature of the selected system matrix (the signature is compared with a tolerance, so
+the same calibration read in another precision is recognised); :class:`TrainedForCalibration` is the reconstructor
 mixin that reads them back (the ``_weights_geometry`` and ``_select_rows`` hooks) and refuses a
 system matrix of another calibration with a one-line error saying which one the weights belong to.
 """
@@ -27,7 +28,8 @@ def calibration_metadata(system_matrix: SystemMatrix) -> dict:
             "rows": {"period": sm.rows.period.tolist(), "channel": sm.rows.channel.tolist(),
                      "frequency_index": sm.rows.frequency_index.tolist()},
             "bandwidth": sm.bandwidth, "num_sampling_points": sm.num_sampling_points, "selection": sm.selection,
-            "system_matrix_fingerprint": sm.fingerprint(), "system_matrix_source": sm.source}
+            "system_matrix_fingerprint": sm.fingerprint(), "system_matrix_signature": sm.signature(),
+            "system_matrix_source": sm.source}
 
 
 def geometry_of_weights(meta: dict) -> Geometry:
@@ -46,6 +48,7 @@ class TrainedForCalibration:
 
     _geometry: Optional[Geometry] = None
     trained_fingerprint: str = ""
+    trained_signature: Optional[list] = None
     meta: dict = {}
 
     def _read_trained_weights(self, weights, kind: str, label: str, build: Callable[[dict], object]):
@@ -69,6 +72,8 @@ class TrainedForCalibration:
         """Keep the trained geometry and fingerprint of weights metadata ``meta``."""
         self.meta = meta
         self.trained_fingerprint = str(meta["system_matrix_fingerprint"])
+        signature = meta.get("system_matrix_signature")  # weights before round 3 have none
+        self.trained_signature = None if signature is None else [float(v) for v in signature]
         self._geometry = geometry_of_weights(meta)
 
     def _weights_geometry(self) -> Optional[Geometry]:
@@ -86,9 +91,17 @@ class TrainedForCalibration:
         except MDFMismatchError:
             raise ReconstructorError(self._other_calibration(system_matrix, None)) from None
         selected = system_matrix.take_rows(pos, selection=trained.selection)
-        if selected.fingerprint() != self.trained_fingerprint:
+        if not self._same_matrix(selected):
             raise ReconstructorError(self._other_calibration(system_matrix, selected.fingerprint()))
         return selected
+
+    def _same_matrix(self, selected: SystemMatrix) -> bool:
+        """Whether ``selected`` is the trained matrix: by its signature (any precision it was read
+        in), or for older weights without one by the quantised fingerprint."""
+        from mdf_io.containers import signatures_match
+        if self.trained_signature is not None:
+            return signatures_match(selected.signature(), self.trained_signature)
+        return selected.fingerprint() == self.trained_fingerprint
 
     def _other_calibration(self, system_matrix: SystemMatrix, fingerprint: Optional[str]) -> str:
         """The message for weights trained on another calibration than ``system_matrix``."""

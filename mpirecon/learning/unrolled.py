@@ -30,6 +30,9 @@ class Factors:
     scale: float
     #: a compressed operator's basis Q (2R, k): A is then ``QᵀA`` (k, P) and the data ``Qᵀb``
     basis: Optional[torch.Tensor] = None
+    #: the operator's unit (:attr:`mpirecon.physics.operator.SystemOperator.unit`: 1 when rows
+    #: outnumber voxels, P/2R above), the scale of a penalty given relative to the spectrum
+    unit: float = 1.0
 
     @classmethod
     def from_operator(cls, op, dtype=torch.float32, device="cpu") -> "Factors":
@@ -40,7 +43,7 @@ class Factors:
         t = (lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device))
         basis = getattr(op, "basis", None)
         return cls(A=t(op.host(op.A)), V=t(v), s2=t(s2), scale=float(op.scale),
-                   basis=None if basis is None else t(basis))
+                   basis=None if basis is None else t(basis), unit=float(op.unit))
 
     def data(self, spectra: torch.Tensor) -> torch.Tensor:
         """Complex spectra (B, R) -> stacked real scaled data (B, 2R), or (B, k) ``Qᵀb`` when compressed."""
@@ -57,14 +60,18 @@ class Factors:
 def factors_for(system_matrix, dtype: str, device) -> Factors:
     """The :class:`Factors` of a (selected) system matrix in torch ``dtype`` ("float32" or
     "float64") on ``device``, built once and cached with the matrix's float64 operator (every
-    model-based network bound to the same matrix shares them); of its compressed operator when
-    :func:`factors_strategy` says so (training and reconstruction then agree)."""
+    model-based network bound to the same matrix shares them); when :func:`factors_strategy` says
+    "compressed", of the compressed operator built in ``dtype`` (training and reconstruction then
+    agree, and no float64 copy of the matrix is made)."""
     from mpirecon.physics.compression import DEFAULT_RANK, compressed_operator
     from mpirecon.physics.operator import operator_for
 
-    op = operator_for(system_matrix, "float64")
     if factors_strategy(system_matrix.num_rows, system_matrix.num_voxels) == "compressed":
-        op = compressed_operator(op, DEFAULT_RANK)
+        # the range finder runs through the operator in the working precision: a float64 operator
+        # would hold a complex128 copy of the whole matrix beside the one that was read
+        op = compressed_operator(operator_for(system_matrix, dtype), DEFAULT_RANK)
+    else:
+        op = operator_for(system_matrix, "float64")
     return op.memo(("unrolled_factors", dtype, str(device)),
                    lambda: Factors.from_operator(op, getattr(torch, dtype), device))
 
@@ -96,6 +103,29 @@ def conv_prior(channels: int, layers: int, dims: int = 2, inputs: int = 1, outpu
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     return nn.Sequential(*mods, last)
+
+
+def penalty(log_rho: torch.Tensor, factors: Factors, in_unit: bool, dtype) -> torch.Tensor:
+    """The ADMM penalty ρ the x-update uses, from a network's learned ``log_rho``: ``exp(log_rho)``
+    times the operator's unit when ``in_unit`` (a ρ that means the same on 19^3 and 37^3, as the
+    ADMM solvers' ρ; weights that predate it used ``exp(log_rho)`` as it is)."""
+    rho = log_rho.exp().to(dtype)
+    return rho * factors.unit if in_unit else rho
+
+
+class PenaltyStart(BaseModel):
+    """The training setting of a model-based network's initial ADMM penalty."""
+
+    rho0: Optional[float] = Field(None, gt=0, description="initial ADMM penalty, in the operator's unit (as the ADMM "
+                                  "solvers' rho); None: 0.1 on 2D grids (the measured 2D recipes), 1.0 on 3D grids "
+                                  "(an untrained network is then non-negative least-squares ADMM near its best on "
+                                  "19^3 and 37^3; at 0.1 the 37^3 training died)")
+
+    def initial_rho(self, image_shape) -> float:
+        """ρ0 for a network on ``image_shape``."""
+        if self.rho0 is not None:
+            return float(self.rho0)
+        return 1.0 if len(image_shape) == 3 else 0.1
 
 
 class PriorScaling(BaseModel):
@@ -165,7 +195,7 @@ def unrolled_memory(config, rows: int, voxels: int, frames: int):
     strategy = factors_strategy(rows, voxels)
     if strategy == "compressed":
         k = min(2 * rows, DEFAULT_RANK)
-        parts.update(compressed_memory(rows, voxels, DEFAULT_RANK, "float64"))
+        parts.update(compressed_memory(rows, voxels, DEFAULT_RANK, prec))
         parts["factors"] = voxels * k * 8 + (2 * voxels + 2 * rows) * k * real_size(prec)
     else:
         r = min(2 * rows, voxels)
