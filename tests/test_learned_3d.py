@@ -213,3 +213,14 @@ def test_the_dip_generator_and_its_tv_work_on_volumes():
     img = torch.zeros(1, 3, 4, dtype=torch.float64)
     img[:, :, 2:] = 1.0  # a step along x over 3 rows, in 2D
     assert float(_total_variation(img.reshape(1, -1), (3, 4))) == pytest.approx(3.0, rel=1e-5)
+    import torch.nn.functional as F
+    x = torch.rand(2, 35, generator=torch.Generator().manual_seed(0), requires_grad=True)  # float32, 7 x 5
+
+    def tv_2d(v):  # the 2D formula before 3D (DIP's 2D fits must keep their float32 rounding)
+        img = v.reshape(2, 7, 5)
+        dy = F.pad(img[:, 1:] - img[:, :-1], (0, 0, 0, 1))
+        dx = F.pad(img[:, :, 1:] - img[:, :, :-1], (0, 1))
+        return torch.sqrt(dx ** 2 + dy ** 2 + 1e-12).sum(dim=(1, 2))
+    g_old, = torch.autograd.grad(tv_2d(x).sum(), x)
+    g_new, = torch.autograd.grad(_total_variation(x, (7, 5)).sum(), x)
+    assert torch.equal(g_old, g_new)

@@ -200,14 +200,19 @@ class DeepImagePrior(Reconstructor):
 
 def _total_variation(x, image_shape) -> torch.Tensor:
     """Isotropic total variation (F,) of images x (F, P) of ``image_shape`` (2D or 3D), forward
-    differences along every axis, Neumann border."""
+    differences along every axis, Neumann border. Built in the order the 2D formula always was
+    (differences along y then x, squares summed x first), so 2D fits keep their float32 gradients
+    to the bit (a DIP fit amplifies a rounding change over thousands of steps)."""
     img = x.reshape((x.shape[0],) + tuple(image_shape))
-    squares = torch.zeros_like(img)
-    for axis in range(1, img.dim()):
-        diff = torch.diff(img, dim=axis)
-        pad = [0, 0] * (img.dim() - 1 - axis) + [0, 1]  # F.pad lists the last axis first
-        squares = squares + F.pad(diff, pad) ** 2
-    return torch.sqrt(squares + 1e-12).sum(dim=tuple(range(1, img.dim())))
+    padded = []
+    for axis in range(1, img.dim()):  # (z,) y, x
+        head = (slice(None),) * axis
+        diff = img[head + (slice(1, None),)] - img[head + (slice(None, -1),)]
+        padded.append(F.pad(diff, [0, 0] * (img.dim() - 1 - axis) + [0, 1]))  # F.pad lists the last axis first
+    total = padded[-1] ** 2 + padded[-2] ** 2
+    if len(padded) == 3:
+        total = total + padded[0] ** 2
+    return torch.sqrt(total + 1e-12).sum(dim=tuple(range(1, img.dim())))
 
 
 @contextlib.contextmanager
