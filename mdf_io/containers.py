@@ -191,6 +191,12 @@ class SystemMatrix:
                         bandwidth=self.bandwidth, num_sampling_points=self.num_sampling_points,
                         selection=self.selection, source=self.source)
 
+    def _row_blocks(self) -> list[slice]:
+        """Row slices of about :data:`FINGERPRINT_BLOCK_ENTRIES` entries each: what the matrix's
+        identities (:meth:`fingerprint`, :meth:`signature`) hold at once instead of a full-size copy."""
+        rows = max(1, FINGERPRINT_BLOCK_ENTRIES // max(self.matrix.shape[1], 1))
+        return [slice(i, i + rows) for i in range(0, self.matrix.shape[0], rows)]
+
     def signature(self) -> list[float]:
         """A precision-independent identity of the matrix (32 floats): the real and imaginary parts
         of ``Gᵀ M H`` with seeded Gaussian G (R, 4) and H (P, 4), float64, in row blocks. The same
@@ -200,10 +206,9 @@ class SystemMatrix:
         m = self.matrix
         g = np.random.default_rng(1).standard_normal((m.shape[0], SIGNATURE_PROBES))
         h = np.random.default_rng(2).standard_normal((m.shape[1], SIGNATURE_PROBES))
-        rows = max(1, FINGERPRINT_BLOCK_ENTRIES // max(m.shape[1], 1))
         s = np.zeros((SIGNATURE_PROBES, SIGNATURE_PROBES), np.complex128)
-        for i in range(0, m.shape[0], rows):
-            s += g[i:i + rows].T @ (np.asarray(m[i:i + rows], dtype=np.complex128) @ h)
+        for b in self._row_blocks():
+            s += g[b].T @ (np.asarray(m[b], dtype=np.complex128) @ h)
         return [float(v) for v in np.concatenate([s.real.ravel(), s.imag.ravel()])]
 
     def fingerprint(self) -> str:
@@ -212,8 +217,7 @@ class SystemMatrix:
         quantisation makes the same matrix computed in a different summation order (e.g. read
         back from MDF) give the same fingerprint; a different matrix or gain does not."""
         m = self.matrix
-        rows = max(1, FINGERPRINT_BLOCK_ENTRIES // max(m.shape[1], 1))
-        blocks = [slice(i, i + rows) for i in range(0, m.shape[0], rows)]  # memory: one block, not a copy
+        blocks = self._row_blocks()
         scale = max((float(np.max(np.abs(m[b]))) for b in blocks), default=0.0) if m.size else 0.0
         h = hashlib.sha256()
         for part in ("real", "imag"):  # all real parts, then all imaginary parts, row-major
