@@ -2,17 +2,21 @@
 physics-shift protocols, through ``mpirecon bench`` (results.json, results.md in OUT).
 
     python benchmarks/dernet_generalisation.py OUT SNRS N [--seed S] [--classical]
-        [--variants NAME,...] [--extra '{"label": {params}}'] LABEL=WEIGHTS [LABEL=WEIGHTS ...]
+        [--variants NAME,...] [--extra '{"label": {params}}'] [--shift '{"relaxation_time": 2.5e-6}']
+        LABEL=WEIGHTS [LABEL=WEIGHTS ...]
 
 Variants per weights file: ``prox`` (the default proximal refinement), ``net`` (``refine=false``),
 ``pnp`` (plug-and-play, ``refine=pnp``), ``prox300`` (300 iterations); ``--extra``
 adds refinement settings by label (e.g. '{"e05": {"refine": {"error": 0.05}}}'). ``--classical``
-adds kaczmarz, pinv, cgnr, admm_l1, admm_tv, admm_l1tv (tuned per SNR) and ppmpi.
+adds kaczmarz, pinv, cgnr, admm_l1, admm_tv, admm_l1tv (tuned per SNR) and ppmpi. ``--shift`` sets the
+physics-shift protocol's measured physics (:class:`mpirecon.simulation.shift.PhysicsShift` fields; unset
+fields keep their defaults), to check a choice on other physics than the default shift.
 """
 import argparse
 import json
 
 from mpirecon.bench.runner import BenchConfig, run_bench
+from mpirecon.simulation.shift import PhysicsShift
 
 VARIANTS = {"prox": {}, "net": {"refine": False}, "pnp": {"refine": "pnp"},
             "prox300": {"refine": {"kind": "proximal", "iterations": 300}}}
@@ -31,6 +35,7 @@ def main() -> None:
     ap.add_argument("--variants", default="prox,net,pnp")
     ap.add_argument("--extra", default="{}")
     ap.add_argument("--protocols", default="realistic,physics-shift")
+    ap.add_argument("--shift", default="{}", help="PhysicsShift fields as JSON")
     args = ap.parse_args()
     variants = {k: VARIANTS[k] for k in args.variants.split(",") if k}
     variants.update(json.loads(args.extra))
@@ -45,7 +50,8 @@ def main() -> None:
                 params[entry] = p
     cfg = BenchConfig(methods=methods, weights=weights, params=params,
                       snr_levels=[float(s) for s in args.snrs.split(",")], test_samples=args.samples,
-                      val_samples=args.val_samples, protocols=args.protocols.split(","), seed=args.seed)
+                      val_samples=args.val_samples, protocols=args.protocols.split(","), seed=args.seed,
+                      shift=PhysicsShift(**json.loads(args.shift)))
     run_bench(cfg, output=args.output, progress=False)
     print(f"wrote {args.output}/results.md")
 

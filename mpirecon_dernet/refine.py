@@ -7,7 +7,8 @@ Starting from x0, solve a few ADMM iterations of::
 on the scaled operator (μ, τ relative to ||A||_F²/P, like the ADMM baselines), warm-started at
 x0 and using the x-update factorisation the operator caches. With a noise estimate, μ can follow
 the noise per frame (:func:`noise_adaptive_mu`): the noisier the data, the more the start image
-is trusted. μ -> ∞ returns x0 (projected onto
+is trusted; :func:`misfit_adaptive_mu` also counts the data's misfit to the model (model error
+the noise estimate cannot see), so data the calibration cannot explain pull less. μ -> ∞ returns x0 (projected onto
 x >= 0); μ -> 0 tends to the non-negative least-squares fit of the data.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mpirecon.optim.admm import admm
+from mpirecon.optim.autoreg import residual_targets
 from mpirecon.optim.priors import GRADIENT, NonNegative, Proximity, TotalVariation, project_nonneg, total_variation
 
 
@@ -27,8 +29,24 @@ def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_e
     ``μ = mean_r(σ_r²)/2 / (relative_error · max x0)²`` (scales cancel: μ is unit-free).
     """
     sig2 = np.broadcast_to(np.asarray(sigma, np.float64) ** 2, np.shape(spectra)).mean(axis=1)
+    return _map_mu(op, sig2 / 2 / op.scale ** 2, x0, relative_error)
+
+
+def misfit_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, noise, relative_error: float) -> np.ndarray:
+    """As :func:`noise_adaptive_mu`, with the expected data error per row taken as the larger of the
+    noise and the data's misfit to the model (:func:`mpirecon.optim.autoreg.residual_targets`, the
+    GCV residual ADMM's automatic weights use): under model error (particles or a scanner that
+    differ from the calibration) the data cannot be fitted to the noise level, and the pull
+    towards the start image grows with the misfit. (F,)"""
+    b = op.data(spectra)
+    targets = residual_targets(op, b, noise)  # (F,) expected ||b - A x||², scaled units
+    return _map_mu(op, targets / b.shape[0], x0, relative_error)
+
+
+def _map_mu(op, row_variance: np.ndarray, x0: np.ndarray, relative_error: float) -> np.ndarray:
+    """μ (F,) = data error variance per stacked row (scaled units) / (relative_error · max x0)²."""
     peak = np.maximum(np.max(np.asarray(x0, np.float64), axis=1), 1e-300)
-    return (sig2 / 2 / op.scale ** 2) / (relative_error * peak) ** 2
+    return row_variance / (relative_error * peak) ** 2
 
 
 def unconstrained_refinement(op, b, anchor, mu) -> np.ndarray:

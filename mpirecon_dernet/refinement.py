@@ -2,7 +2,8 @@
 
 * ``{"kind": "none"}`` (also ``false`` or ``"none"``): the network image alone, the paper's DERnet;
 * ``{"kind": "proximal", ...}`` (also ``true`` or ``"proximal"``; the default): a few ADMM
-  iterations of ``½||Ax - b||² + μ/2 ||x - x_net||² + τ TV(x)``, x >= 0 (:mod:`.refine`);
+  iterations of ``½||Ax - b||² + μ/2 ||x - x_net||² + τ TV(x)``, x >= 0 (:mod:`.refine`), μ per
+  frame from the expected data error (noise, and with ``misfit`` the data's misfit to the model);
 * ``{"kind": "pnp", ...}`` (also ``"pnp"``): the core's plug-and-play ADMM
   (:func:`mpirecon.optim.pnp.pnp_admm`) warm-started at the network image with a denoiser as the prior.
 
@@ -19,7 +20,7 @@ from mpirecon.optim.autoreg import admm_mu, is_auto
 from mpirecon.preprocess.noise import CALIBRATION_SNR
 from mpirecon.optim.pnp import PnPIteration, pnp_admm, prepare_pnp
 
-from .refine import noise_adaptive_mu, prepare, refine
+from .refine import misfit_adaptive_mu, noise_adaptive_mu, prepare, refine
 
 
 class NoRefinement(BaseModel):
@@ -39,6 +40,10 @@ class ProximalRefinement(BaseModel):
     error: Optional[float] = Field(0.1, gt=0, description="expected RMS error of the network image relative to its "
                                    "maximum: with a measured noise estimate the pull follows each frame's noise "
                                    "(MAP weight); None: always mu")
+    misfit: bool = Field(True, description="with a measured noise estimate, count the data's misfit to the model "
+                         "(the GCV residual ADMM's automatic weights use) in the expected data error, not the noise "
+                         "alone: under model error (other particles or scanner drift) the pull towards the network "
+                         "image grows; false: the noise alone (round 3, session 2)")
     iterations: int = Field(100, ge=0, le=10000, description="ADMM iterations (from the exact unconstrained refinement)")
     tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
         "auto", description="weight of a TV term (units of ADMM-TV's mu; 0: none), or 'auto': ADMM-TV's automatic "
@@ -101,6 +106,7 @@ class Refiner:
         if ref.error is not None and noise is not None and noise.source != CALIBRATION_SNR:
             # the measurement's own noise (background frames or given); the calibration's SNR
             # describes the calibration, not the measurement, so it falls back to mu
-            mu = noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error)
+            mu = (misfit_adaptive_mu(op, spectra, images, noise, ref.error) if ref.misfit
+                  else noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error))
         tv = admm_mu(op, op.data(spectra), noise, "tv") if is_auto(ref.tv) else ref.tv
         return refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv), {"refinement": "proximal"}

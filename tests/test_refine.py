@@ -87,6 +87,28 @@ def test_noise_adaptive_pull_follows_the_noise(case):
     np.testing.assert_allclose(strong, x0, atol=1e-6 * x0.max())  # vector mu is applied per frame
 
 
+def test_misfit_adaptive_pull_grows_with_model_error_only(small_sm):
+    """With data the model explains (noise alone) the misfit-aware pull is the noise one (GCV's
+    misfit estimate does not exceed the noise much); with data from another matrix (model error,
+    same noise) it is stronger, and never weaker than the noise-only pull."""
+    from mpirecon.preprocess.noise import estimate_noise
+    from mpirecon_dernet.refine import misfit_adaptive_mu, noise_adaptive_mu
+    rng = np.random.default_rng(3)
+    m = small_sm.matrix
+    op = operator_for(small_sm)
+    assert m.shape[0] * 2 > m.shape[1]  # more data than unknowns: a misfit is measurable
+    truth = rng.random((4, m.shape[1]))
+    sigma = 1e-3 * np.abs(truth @ m.T).mean()
+    noise = sigma * (rng.normal(size=(4, m.shape[0])) + 1j * rng.normal(size=(4, m.shape[0]))) / np.sqrt(2)
+    est = estimate_noise(given=sigma, num_rows=m.shape[0])
+    gains = 1 + 0.3 * (rng.normal(size=m.shape[0]) + 1j * rng.normal(size=m.shape[0]))  # another receive chain
+    for clean, expected in ((truth @ m.T, (1.0, 1.5)), ((truth @ m.T) * gains, (5.0, np.inf))):
+        b = clean + noise
+        ratio = misfit_adaptive_mu(op, b, truth, est, 0.1) / noise_adaptive_mu(op, b, truth, sigma, 0.1)
+        assert ratio.shape == (4,) and np.all(ratio >= 1 - 1e-9)
+        assert np.all((ratio >= expected[0]) & (ratio <= expected[1])), ratio
+
+
 def test_per_frame_tv_weights_act_frame_by_frame(case):
     op, b, x0 = case
     tv = np.array([1e-3, 3e-4, 3e-3])

@@ -20,7 +20,7 @@ from mdf_io import SystemMatrix
 from mpirecon.memory import (MemoryEstimate, common_parts, gram_block_bytes, gram_bytes, real_size,
                              stacked_operator_bytes)
 from mpirecon.models.denoiser import load_denoiser
-from mpirecon.optim.classical import compressed_memory, solver_strategy
+from mpirecon.optim.classical import auto_compresses, compressed_memory, solver_strategy
 from mpirecon.optim.pnp import PnPSettings, pnp_admm, prepare_pnp
 from mpirecon.physics.compression import DEFAULT_RANK, compressed_operator
 from mpirecon.physics.operator import operator_for
@@ -63,8 +63,7 @@ class PPMPIReconstructor(Reconstructor):
     def strategy(config, rows: int, voxels: int) -> str:
         """"compressed" on the CPU when the stacked operator would be too large to hold (the
         iteration then runs on the calibration's dominant row space, numpy), else "torch"."""
-        compressed = config.device == "cpu" and solver_strategy("auto", rows, voxels, config.dtype) == "compressed"
-        return "compressed" if compressed else "torch"
+        return "compressed" if auto_compresses(rows, voxels, config.dtype, config.device) else "torch"
 
     @classmethod
     def memory_estimate(cls, config, rows: int, voxels: int, frames: int) -> MemoryEstimate:

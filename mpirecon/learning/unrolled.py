@@ -80,8 +80,8 @@ def factors_strategy(rows: int, voxels: int) -> str:
     """"compressed" when the stacked float64 operator of an (R, P) calibration would be too large to
     hold (e.g. 37^3: the networks then work on its dominant row space of rank
     :data:`~mpirecon.physics.compression.DEFAULT_RANK`), else "exact"."""
-    from mpirecon.optim.classical import solver_strategy
-    return "compressed" if solver_strategy("auto", rows, voxels, "float64") == "compressed" else "exact"
+    from mpirecon.optim.classical import auto_compresses
+    return "compressed" if auto_compresses(rows, voxels, "float64") else "exact"
 
 
 def frame_scales(b: torch.Tensor, factors: Factors) -> torch.Tensor:

@@ -56,6 +56,13 @@ def solver_strategy(requested: str, rows: int, voxels: int, dtype: str, svd: boo
     return kind
 
 
+def auto_compresses(rows: int, voxels: int, dtype: str, device: str = "cpu") -> bool:
+    """Whether a solver of an (R, P) calibration on ``device`` works on the compressed operator by
+    default: on the CPU, when the stacked operator in ``dtype`` would be too large to hold
+    (:func:`solver_strategy` ``"auto"``); the networks' factors and PP-MPI's iteration follow it."""
+    return device == "cpu" and solver_strategy("auto", rows, voxels, dtype) == "compressed"
+
+
 def _dense_limit(svd: bool) -> int:
     return _operator.SVD_MAX_VOXELS if svd else _operator.DENSE_MAX_VOXELS  # read at call time (tests patch them)
 

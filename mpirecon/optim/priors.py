@@ -45,7 +45,8 @@ def group_shrink(v, t: float, ndim: int):
     g = v.reshape(ndim, -1, v.shape[-1])
     if isinstance(v, np.ndarray):
         norm = np.sqrt(np.sum(g * g, axis=0, keepdims=True))
-        factor = np.maximum(1.0 - t / np.maximum(norm, np.finfo(norm.dtype).tiny), 0.0)
+        # norm <= t gives 0 (norm floored at t, so a tiny norm never overflows the division)
+        factor = np.maximum(1.0 - t / np.maximum(norm, np.maximum(t, np.finfo(norm.dtype).tiny)), 0.0)
     else:
         norm = (g * g).sum(dim=0, keepdim=True).sqrt()
         factor = (1.0 - t / norm.clamp_min(1e-30)).clamp_min(0.0)
