@@ -38,6 +38,8 @@ def main() -> None:
     sig, _, sigma, _ = _data("realistic", cfg, sim, sm, 30.0, 100, 5)
     rows = {"admm_l1tv (defaults)": load_reconstructor("admm_l1tv", sm),
             "dernet (defaults)": load_reconstructor("dernet", sm, weights=args.weights),
+            "dernet, pull from the noise only (misfit=false)": load_reconstructor(
+                "dernet", sm, weights=args.weights, refine={"kind": "proximal", "misfit": False}),
             "dernet refine iterations=50": load_reconstructor("dernet", sm, weights=args.weights,
                                                              refine={"kind": "proximal", "iterations": 50}),
             "dernet refine=false": load_reconstructor("dernet", sm, weights=args.weights, refine=False),
