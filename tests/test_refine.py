@@ -109,6 +109,23 @@ def test_misfit_adaptive_pull_grows_with_model_error_only(small_sm):
         assert np.all((ratio >= expected[0]) & (ratio <= expected[1])), ratio
 
 
+def test_dernet_default_pull_counts_the_misfit(small_sm, tiny_dernet):
+    """DERnet's default proximal refinement uses the misfit-aware pull: on data from another receive
+    chain it stays closer to the network image than the noise-only pull; misfit=false restores it."""
+    rng = np.random.default_rng(5)
+    m = small_sm.matrix
+    gains = 1 + 0.3 * (rng.normal(size=m.shape[0]) + 1j * rng.normal(size=m.shape[0]))
+    b = (rng.random((3, m.shape[1])) @ m.T) * gains
+    sigma = 1e-3 * np.abs(b).mean()
+    net = load_reconstructor("dernet", small_sm, weights=tiny_dernet, refine=False).reconstruct(b).images
+    default = load_reconstructor("dernet", small_sm, weights=tiny_dernet)
+    assert default.parameters["refine"]["misfit"] is True
+    noise_only = default.with_params(refine={"kind": "proximal", "misfit": False})
+    near = default.reconstruct(b, noise=sigma).images
+    far = noise_only.reconstruct(b, noise=sigma).images
+    assert np.linalg.norm(near - net) < 0.5 * np.linalg.norm(far - net)
+
+
 def test_per_frame_tv_weights_act_frame_by_frame(case):
     op, b, x0 = case
     tv = np.array([1e-3, 3e-4, 3e-3])
