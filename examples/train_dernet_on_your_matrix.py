@@ -7,7 +7,7 @@ The network is tied to the calibration it was trained for: the same frequency se
 SNR > --snr-threshold), the same rows, the same matrix (a fingerprint is stored in the weights).
 Training data are simulated with that matrix, b = A c + n, on the default phantom prior, so no
 measured training data are needed. The CLI equivalent is ``mpirecon train --sm your_sm.mdf -o
-dernet.pt`` (the documented recipe: 40 000 samples, 18 epochs, about 50 min on 2 CPU cores);
+dernet.pt`` (the documented recipe: 12 000 samples, 8 epochs, about 8 min on 2 CPU cores);
 this script defaults to a quick run so you can see the whole path first. Afterwards
 ``mpirecon run meas.mdf --sm your_sm.mdf --method dernet --weights dernet.pt -o rec.mdf``
 reconstructs your measurements.
@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     ap.add_argument("-o", "--output", default=None, help="weights file (default OUT_DIR/dernet.pt)")
     ap.add_argument("--out-dir", default="train-output")
     ap.add_argument("--snr-threshold", type=float, default=DEFAULT_SNR_THRESHOLD)
-    ap.add_argument("--samples", type=int, default=6000, help="training samples (recipe: 40000)")
+    ap.add_argument("--samples", type=int, default=6000, help="training samples (recipe: 12000)")
     ap.add_argument("--epochs", type=int, default=6, help="epochs (recipe: 18)")
     ap.add_argument("--test-snr", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)

@@ -1,9 +1,12 @@
 """Training DERnet on simulated data b = A c + n (paper sec. 2.1, 2.3, 3.1(a), 3.3).
 
-Recipe (the defaults of ``mpirecon train``): 40 000 training and 6 000 validation samples of
+Recipe (the defaults of ``mpirecon train``): 12 000 training and 1 000 validation samples of
 the default phantom mixture (digits + every procedural family), SNR uniform in 20-40 dB,
-MSE loss (eq. (11)) on I_pd, Adam with lr 1e-3 and cosine decay over 18 epochs, batch 128,
-the model with the best validation loss is the one saved (about 50 minutes on 2 CPU cores).
+MSE loss (eq. (11)) on I_pd, Adam with lr 1e-3 and cosine decay over 8 epochs, batch 128,
+the model with the best validation loss is the one saved (about 8 minutes on 2 CPU cores).
+Round 3 shortened it from 40 000 samples and 18 epochs (52 min): the longer run fitted the
+training distribution better (validation +1.9 dB) and generalised worse: its network was 1.6-2.9 dB
+below the short one's on the bench's realistic protocol and level with it under physics shift (docs/dernet.md).
 Signals come from a perturbed calibration, (A + E) c + δΣc + n, with E and δ at the calibration's
 own per-row noise (``operator_noise=1``), as ADMM-Net's recipe, and half of them are measured with
 other physics than the calibration's (``physics_augmentation=0.5``: a relaxation change, receive
@@ -40,8 +43,9 @@ KIND = "dernet"
 class TrainConfig(PairsTrainConfig):
     """Training recipe (defaults = the documented recipe)."""
 
-    samples: int = Field(40000, ge=1, description="training phantoms")
-    epochs: int = Field(18, ge=1)
+    samples: int = Field(12000, ge=1, description="training phantoms")
+    val_samples: int = Field(1000, ge=1, description="validation phantoms")
+    epochs: int = Field(8, ge=1)
 
     init: Literal["pytorch", "tikhonov"] = Field(
         "tikhonov", description="tikhonov: FC starts as Tikhonov inverses (initialisation.py); pytorch: the paper's")
