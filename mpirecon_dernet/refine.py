@@ -32,15 +32,17 @@ def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_e
     return _map_mu(op, sig2 / 2 / op.scale ** 2, x0, relative_error)
 
 
-def misfit_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, noise, relative_error: float) -> np.ndarray:
+def misfit_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, noise, relative_error: float,
+                       targets=None) -> np.ndarray:
     """As :func:`noise_adaptive_mu`, with the expected data error per row taken as the larger of the
     noise and the data's misfit to the model (:func:`mpirecon.optim.autoreg.residual_targets`, the
     GCV residual ADMM's automatic weights use): under model error (particles or a scanner that
     differ from the calibration) the data cannot be fitted to the noise level, and the pull
-    towards the start image grows with the misfit. (F,)"""
-    b = op.data(spectra)
-    targets = residual_targets(op, b, noise)  # (F,) expected ||b - A x||², scaled units
-    return _map_mu(op, targets / b.shape[0], x0, relative_error)
+    towards the start image grows with the misfit. (F,) ``targets``: those residuals when the caller
+    has them already."""
+    if targets is None:
+        targets = residual_targets(op, op.data(spectra), noise)  # (F,) expected ||b - A x||², scaled units
+    return _map_mu(op, targets / (2 * np.shape(spectra)[1]), x0, relative_error)
 
 
 def _map_mu(op, row_variance: np.ndarray, x0: np.ndarray, relative_error: float) -> np.ndarray:

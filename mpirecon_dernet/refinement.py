@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Optional, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mpirecon.optim.autoreg import admm_mu, is_auto
+from mpirecon.optim.autoreg import admm_mu, is_auto, residual_targets
 from mpirecon.preprocess.noise import CALIBRATION_SNR
 from mpirecon.optim.pnp import PnPIteration, pnp_admm, prepare_pnp
 
@@ -102,11 +102,14 @@ class Refiner:
         if isinstance(ref, PnPRefinement):
             out, info = pnp_admm(self.op, self.host, spectra, self.denoiser, ref, noise=noise, init=images)
             return out, dict(info, refinement="pnp", denoiser=str(self.denoiser.source))
-        op, mu = self.op, ref.mu
-        if ref.error is not None and noise is not None and noise.source != CALIBRATION_SNR:
+        op, mu, b = self.op, ref.mu, self.op.data(spectra)
+        measured = ref.error is not None and noise is not None and noise.source != CALIBRATION_SNR
+        # the expected misfit per frame (GCV over the cached spectrum), computed once for the pull and TV
+        targets = residual_targets(op, b, noise) if (measured and ref.misfit) or is_auto(ref.tv) else None
+        if measured:
             # the measurement's own noise (background frames or given); the calibration's SNR
             # describes the calibration, not the measurement, so it falls back to mu
-            mu = (misfit_adaptive_mu(op, spectra, images, noise, ref.error) if ref.misfit
+            mu = (misfit_adaptive_mu(op, spectra, images, noise, ref.error, targets) if ref.misfit
                   else noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error))
-        tv = admm_mu(op, op.data(spectra), noise, "tv") if is_auto(ref.tv) else ref.tv
+        tv = admm_mu(op, b, noise, "tv", targets) if is_auto(ref.tv) else ref.tv
         return refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv), {"refinement": "proximal"}

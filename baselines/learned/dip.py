@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from mdf_io import SystemMatrix
+from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
 from mpirecon.optim.autoreg import admm_mu, is_auto, residual_targets
 from mpirecon.physics.operator import operator_for
 from mpirecon.progress import Progress
@@ -99,7 +100,6 @@ class DeepImagePrior(Reconstructor):
         complex128 copy of the rows when the stacked one is too large, e.g. 37^3); the generators'
         activations kept for the backward pass (about 24 maps of ``channels`` per voxel and frame of
         a batch)."""
-        from mpirecon.memory import MemoryEstimate, common_parts, real_size, stacked_operator_bytes
         prec = config.dtype
         parts = common_parts(rows, voxels, frames, prec)
         parts["operator"] = 2 * rows * voxels * real_size(prec)

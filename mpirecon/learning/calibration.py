@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from mdf_io import Geometry, SystemMatrix
+from mdf_io.containers import signatures_match
 
 from mpirecon.errors import ReconstructorError
 
@@ -98,7 +99,6 @@ class TrainedForCalibration:
     def _same_matrix(self, selected: SystemMatrix) -> bool:
         """Whether ``selected`` is the trained matrix: by its signature (any precision it was read
         in), or for older weights without one by the quantised fingerprint."""
-        from mdf_io.containers import signatures_match
         if self.trained_signature is not None:
             return signatures_match(selected.signature(), self.trained_signature)
         return selected.fingerprint() == self.trained_fingerprint

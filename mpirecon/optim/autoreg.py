@@ -107,11 +107,13 @@ def residual_targets(op, b, noise) -> np.ndarray:
     return misfit if targets is None else np.maximum(targets, misfit)
 
 
-def admm_mu(op, b, noise, family: str) -> np.ndarray:
-    """μ per frame (F,) for stacked scaled data ``b`` (2R, F): ``κ σ_eff / max|Aᵀb|``."""
+def admm_mu(op, b, noise, family: str, targets=None) -> np.ndarray:
+    """μ per frame (F,) for stacked scaled data ``b`` (2R, F): ``κ σ_eff / max|Aᵀb|``; ``targets``:
+    :func:`residual_targets` of ``b`` when the caller has them already (else computed here)."""
     bh = op.host(b).astype(np.float64)
     r2 = bh.shape[0]
-    targets = residual_targets(op, b, noise)  # (F,) expected misfit ||n||² (scaled units)
+    if targets is None:
+        targets = residual_targets(op, b, noise)  # (F,) expected misfit ||n||² (scaled units)
     col_energy = float(op.column_energy().mean())
     sigma_eff = np.sqrt(targets / r2 * col_energy)  # std of (Aᵀn)_p
     scale = op.host(op.frame_scales(b)).astype(np.float64)
