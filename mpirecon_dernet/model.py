@@ -14,7 +14,11 @@ paper's network): K unrolled stages after eq. (8), each ``x <- ReLU(x + Z_k(x, �
 with Ã = [Re A; Im A] / κ the selected calibration in the network's units (a buffer of the
 weights), b̃ the normalised input, η = 1/||Ã||₂² and Z_k a small CNN whose last layer starts at
 zero (each stage starts as the identity). Trained end to end, the stages learn how far to trust
-the data, which the physics augmentation of training makes imperfect on purpose.
+the data, which the physics augmentation of training makes imperfect on purpose. With
+``consistency="solve"`` a stage sees the exact regularised data fit from x instead of a gradient
+step: ``z_k = (ÃᵀÃ + ρ_k I)⁻¹(Ãᵀb̃ + ρ_k x)``, ``x <- ReLU(x + Z_k(x, z_k - x))``, with a learned
+ρ_k relative to the mean eigenvalue of ÃᵀÃ (its eigen-decomposition is a buffer of the weights,
+computed once by ``set_operator``; :func:`mpirecon.learning.unrolled.normal_solve`).
 Normalisation, eq. (9)-(10): the network sees b / max|b|; its output is multiplied by
 max|b| / κ, where κ (a fixed scale of the system matrix, typical max|b| / max c of the training
 data) makes the targets unit-free. Z2D,1-3 and Z2D,5 (and every U-net block) use BN + ReLU.
@@ -27,6 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mpirecon.learning.unrolled import normal_solve
+
+#: ρ_k / mean eigenvalue of ÃᵀÃ at the start of training (the middle of the Tikhonov start's λ)
+SOLVE_RHO_START = 0.1
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class DERnetHyperParams:
     rho1: float = 0.05
     pooling_stages: int | None = None  # None: adapt to the grid (see pooling_stages_for)
     consistency_stages: int = 0  # learned data-consistency stages after eq. (8) (0: the paper's network)
+    consistency: str = "gradient"  # what a stage sees: "gradient" (η Ãᵀ(b̃ - Ãx)) or "solve" (z_k - x)
 
     def resolved_stages(self) -> int:
         return self.pooling_stages if self.pooling_stages is not None else pooling_stages_for(self.grid)
@@ -164,9 +174,15 @@ class DERnet(nn.Module):
         self.cbam_out = CBAM(hp.c4)
         self.head = nn.Sequential(nn.Conv2d(hp.c4, hp.c4, 3, padding=1), nn.Conv2d(hp.c4, 1, 3, padding=1))
         self.stages = nn.ModuleList([ConsistencyStage() for _ in range(hp.consistency_stages)])
+        if hp.consistency not in ("gradient", "solve"):
+            raise ValueError(f"consistency: expected 'gradient' or 'solve', found {hp.consistency!r}")
         if hp.consistency_stages:  # Ã (2M, P) and η, set by set_operator (training) or the weights
             self.register_buffer("operator", torch.zeros(2 * hp.num_rows, nx * ny))
             self.register_buffer("step", torch.zeros(()))
+            if hp.consistency == "solve":  # ÃᵀÃ = V diag(s2) Vᵀ and log(ρ_k / mean(s2))
+                self.register_buffer("gram_vectors", torch.zeros(nx * ny, nx * ny))
+                self.register_buffer("gram_values", torch.zeros(nx * ny))
+                self.log_rho = nn.Parameter(torch.full((hp.consistency_stages,), float(np.log(SOLVE_RHO_START))))
 
     @torch.no_grad()
     def set_operator(self, matrix, kappa: float) -> None:
@@ -177,6 +193,10 @@ class DERnet(nn.Module):
         a = np.concatenate([matrix.real, matrix.imag], axis=0) / kappa
         self.operator.copy_(torch.from_numpy(a.astype(np.float32)))
         self.step.fill_(1.0 / float(np.linalg.norm(a, 2)) ** 2)
+        if self.hp.consistency == "solve":
+            s2, v = np.linalg.eigh(a.T @ a)
+            self.gram_vectors.copy_(torch.from_numpy(v.astype(np.float32)))
+            self.gram_values.copy_(torch.from_numpy(np.maximum(s2, 0).astype(np.float32)))
 
     def forward(self, u_in: torch.Tensor) -> torch.Tensor:
         u0 = self.conv1d_2(F.relu(self.conv1d_1(self.drop0(u_in))))  # eq. (2)
@@ -186,11 +206,24 @@ class DERnet(nn.Module):
         i3 = self.cascade(self.cbam_fm(i2))  # eq. (7)
         x = F.relu(self.head(self.cbam_out(i3 + self.unet(i3))))  # eq. (8)
         if self.stages:
-            b = u_in.flatten(1)  # (B, 2M): [Re b̃, Im b̃], the order of Ã's rows
-            a = self.operator.to(x.dtype)
+            x = self._consistency(x, u_in.flatten(1))  # (B, 2M): [Re b̃, Im b̃], the order of Ã's rows
+        return x
+
+    def _consistency(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The K stages on the image x (B, 1, Ny, Nx) and the normalised stacked data b (B, 2M)."""
+        a = self.operator.to(x.dtype)
+        if self.hp.consistency == "gradient":
             for stage in self.stages:
                 r = b - x.flatten(1) @ a.T
                 x = stage(x, (self.step * (r @ a)).view_as(x))
+            return x
+        aty = b @ a
+        v, s2 = self.gram_vectors.to(x.dtype), self.gram_values.to(x.dtype)
+        rhos = torch.exp(self.log_rho).to(x.dtype) * s2.mean()
+        for stage, rho in zip(self.stages, rhos):
+            flat = x.flatten(1)
+            z = normal_solve(aty + rho * flat, v, s2, rho)
+            x = stage(x, (z - flat).view_as(x))
         return x
 
 

@@ -62,15 +62,22 @@ def unconstrained_refinement(op, b, anchor, mu) -> np.ndarray:
     return op.host(anchor) + v @ (y / (s2[:, None] + mu[None, :]))
 
 
+#: ADMM penalty of the refinement, relative to the mean eigenvalue of AᵀA on its range (the ADMM
+#: baselines' unit, ``op.unit``). Round 3, session 7: 1.0 (the value until then) left 100 iterations
+#: far from the minimiser when the pull is weak (high SNR); 0.03 converges within them (docs/dernet.md)
+DEFAULT_RHO = 0.03
+
+
 def refine(op, spectra: np.ndarray, x0: np.ndarray, *, mu, iterations: int, tv=0.0,
-           rho: float = 1.0, nonneg: bool = True) -> np.ndarray:
+           rho: float = DEFAULT_RHO, nonneg: bool = True) -> np.ndarray:
     """Refine images ``x0`` (F, P) towards the data ``spectra`` (F, R complex); returns (F, P).
 
     Args:
         op: the :class:`~mpirecon.physics.operator.SystemOperator` (numpy backend) of the bound matrix.
         mu: weight of the pull towards x0, a scalar or one per frame (F,) (e.g. from
             :func:`noise_adaptive_mu`); tv: weight of an optional TV term, a scalar or one per
-            frame (F,) (e.g. ADMM-TV's automatic μ, :func:`mpirecon.optim.autoreg.admm_mu`); rho: ADMM penalty.
+            frame (F,) (e.g. ADMM-TV's automatic μ, :func:`mpirecon.optim.autoreg.admm_mu`); rho: ADMM penalty
+            relative to the mean eigenvalue of AᵀA (``op.unit``, as the ADMM baselines' ρ).
         iterations: ADMM iterations (0 returns x0, projected if ``nonneg``).
 
     ADMM starts from the exact unconstrained minimiser (:func:`unconstrained_refinement`), projected
@@ -90,6 +97,7 @@ def refine(op, spectra: np.ndarray, x0: np.ndarray, *, mu, iterations: int, tv=0
     tv = np.asarray(tv, dtype=np.float64)
     if np.any(tv > 0):
         terms.append(TotalVariation(tv.astype(b.dtype) if tv.ndim else float(tv), ndim=len(op.image_shape)))
+    rho = rho * op.unit
     start = unconstrained_refinement(op, b / s, anchor, mu).astype(anchor.dtype)
     dual = (mu * (start - anchor) / rho).astype(anchor.dtype)  # the pull's gradient / ρ at the start
     z = admm(op, b / s, terms, rho, iterations, x_init=project_nonneg(start) if nonneg else start, u_init=dual)
@@ -118,8 +126,8 @@ def objective(op, spectra: np.ndarray, x: np.ndarray, x0: np.ndarray, mu: float,
     return _objective(op, b / s, np.asarray(x, op.dtype).T / s, np.asarray(x0, op.dtype).T / s, mu, tv)
 
 
-def prepare(op, tv: bool, rho: float = 1.0) -> None:
+def prepare(op, tv: bool, rho: float = DEFAULT_RHO) -> None:
     """The per-matrix set-up of :func:`refine` (cached on ``op``): the eigen-decomposition of AᵀA
-    and the x-update factorisation for ``rho``, with the TV splitting when ``tv``."""
+    and the x-update factorisation for ``rho`` (the unit of :func:`refine`), with the TV splitting when ``tv``."""
     op.normal_eig()
-    op.x_update(rho, (GRADIENT,) if tv else ())
+    op.x_update(rho * op.unit, (GRADIENT,) if tv else ())

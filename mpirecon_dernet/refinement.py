@@ -20,7 +20,7 @@ from mpirecon.optim.autoreg import admm_mu, is_auto, residual_targets
 from mpirecon.preprocess.noise import CALIBRATION_SNR
 from mpirecon.optim.pnp import PnPIteration, pnp_admm, prepare_pnp
 
-from .refine import misfit_adaptive_mu, noise_adaptive_mu, prepare, refine
+from .refine import DEFAULT_RHO, misfit_adaptive_mu, noise_adaptive_mu, prepare, refine
 
 
 class NoRefinement(BaseModel):
@@ -37,14 +37,17 @@ class ProximalRefinement(BaseModel):
     kind: Literal["proximal"] = "proximal"
     mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P), used when "
                       "the measurement's noise is unknown")
-    error: Optional[float] = Field(0.1, gt=0, description="expected RMS error of the network image relative to its "
+    error: Optional[float] = Field(0.3, gt=0, description="expected RMS error of the network image relative to its "
                                    "maximum: with a measured noise estimate the pull follows each frame's noise "
-                                   "(MAP weight); None: always mu")
+                                   "(MAP weight); None: always mu (0.1 until round 3, session 7, chosen with the "
+                                   "slower rho 1.0)")
     misfit: bool = Field(True, description="with a measured noise estimate, count the data's misfit to the model "
                          "(the GCV residual ADMM's automatic weights use) in the expected data error, not the noise "
                          "alone: under model error (other particles or scanner drift) the pull towards the network "
                          "image grows; false: the noise alone (round 3, session 2)")
     iterations: int = Field(100, ge=0, le=10000, description="ADMM iterations (from the exact unconstrained refinement)")
+    rho: float = Field(DEFAULT_RHO, gt=0, description="ADMM penalty (relative to the mean eigenvalue of AᵀA, as the "
+                       "ADMM baselines' rho); until round 3, session 7: 1.0, too slow for a weak pull")
     tv: Union[Annotated[float, Field(ge=0)], Literal["auto"]] = Field(
         "auto", description="weight of a TV term (units of ADMM-TV's mu; 0: none), or 'auto': ADMM-TV's automatic "
         "mu per frame (mpirecon.optim.autoreg.admm_mu, from the noise estimate)")
@@ -84,7 +87,7 @@ class Refiner:
         self.refinement = refinement
         if isinstance(refinement, ProximalRefinement):
             self.op = operators("float64", "cpu", None)
-            prepare(self.op, tv=is_auto(refinement.tv) or refinement.tv > 0)
+            prepare(self.op, tv=is_auto(refinement.tv) or refinement.tv > 0, rho=refinement.rho)
         elif isinstance(refinement, PnPRefinement):
             import torch
             from mpirecon.models.denoiser import load_denoiser
@@ -112,4 +115,5 @@ class Refiner:
             mu = (misfit_adaptive_mu(op, spectra, images, noise, ref.error, targets) if ref.misfit
                   else noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error))
         tv = admm_mu(op, b, noise, "tv", targets) if is_auto(ref.tv) else ref.tv
-        return refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv), {"refinement": "proximal"}
+        return (refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv, rho=ref.rho),
+                {"refinement": "proximal"})

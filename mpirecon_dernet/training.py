@@ -58,6 +58,9 @@ class TrainConfig(PairsTrainConfig):
     rho1: float = 0.05
     consistency_stages: int = Field(3, ge=0, le=8, description="learned data-consistency stages after the "
                                                                "paper's network (model.py); 0: the paper's network")
+    consistency: Literal["gradient", "solve"] = Field(
+        "gradient", description="what a consistency stage sees (model.py): a gradient step on the data "
+                                "misfit, or the exact regularised data fit from the image (learned weight)")
     physics_augmentation: float = Field(0.5, ge=0, le=1, description="share of training signals measured with other "
                                                                       "physics than the calibration's "
                                                                       "(mpirecon.learning.augment); 0: none")
@@ -85,7 +88,7 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         data = cfg.pairs(system_matrix)
         hp = DERnetHyperParams(num_rows=system_matrix.num_rows, grid=(shape[1], shape[0]), c1=cfg.c1, c2=cfg.c2,
                                c3=cfg.c3, c4=cfg.c4, c5=cfg.c5, rho0=cfg.rho0, rho1=cfg.rho1,
-                               consistency_stages=cfg.consistency_stages)
+                               consistency_stages=cfg.consistency_stages, consistency=cfg.consistency)
         net = DERnet(hp)
         net.set_operator(matrix, data.kappa)
         if cfg.init == "tikhonov":

@@ -92,7 +92,7 @@ def test_augmented_pairs_are_deterministic_and_differ_from_the_exact_matrix(smal
         SimulatedPairs(small_sm.matrix, small_sm.image_shape, PairsRecipe(**recipe, physics_augmentation=0.5))
 
 
-def test_bench_physics_shift_protocol_reports_the_openmpi_families(small_sim, tmp_path):
+def test_bench_realistic_and_physics_shift_protocols_report_the_openmpi_families(small_sim, tmp_path):
     import json
 
     from mpirecon.bench.runner import BenchConfig, run_bench
@@ -105,7 +105,9 @@ def test_bench_physics_shift_protocol_reports_the_openmpi_families(small_sim, tm
     res = json.loads((out / "results.json").read_text())
     shift = res["protocols"]["physics-shift"]["30"]["pinv"]
     real = res["protocols"]["realistic"]["30"]["pinv"]
-    assert {"openmpi_shape", "openmpi_resolution", "openmpi_concentration"} <= set(shift["psnr_by_family"])
-    assert "openmpi_shape" not in real["psnr_by_family"]
+    designs = {"openmpi_shape", "openmpi_resolution", "openmpi_concentration"}
+    assert designs <= set(shift["psnr_by_family"])
+    assert designs <= set(real["psnr_by_family"])  # the designs are an evaluation family of both
+    assert "digits" not in real["psnr_by_family"]  # never a training family
     assert res["config"]["shift"]["relaxation_time"] == PhysicsShift().relaxation_time
     assert "physics-shift" in (out / "results.md").read_text()

@@ -15,7 +15,8 @@ from mpirecon.io.outputs import writing
 PROTOCOL_DESCRIPTIONS = {
     "paper": "signals simulated with the reconstructing matrix, training-prior phantoms (inverse crime)",
     "holdout": "signals simulated with the reconstructing matrix, phantom families unseen in training",
-    "realistic": "physics-model signals + background, noisy calibration, phantom families unseen in training",
+    "realistic": "physics-model signals + background, noisy calibration, phantom families unseen in training and "
+                 "the OpenMPI designs",
     "physics-shift": "measured with other particles and a drifted scanner than the calibration (MDF, background "
                      "frames), unseen phantom families and the OpenMPI designs",
 }

@@ -7,7 +7,8 @@
   far a learned prior carries beyond what it was trained on, without the model mismatch.
 * ``realistic``: signals from the noise-free physics model plus scanner background and noise,
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
-  on phantom families never used for training. This is what a scanner user gets. On a 3D
+  on phantom families never used for training and (2D, a third of the samples since round 3,
+  session 7) the three OpenMPI designs, reported per family as under ``physics-shift``. This is what a scanner user gets. On a 3D
   calibration (e.g. ``mpirecon simulate system-matrix --grid 19 19 19``) the phantoms are the 3D
   hold-out families (:mod:`mpirecon.simulation.phantoms3d`) and the frames are written as a
   scanner's time-domain MDF file with background frames and read back through :mod:`mdf_io`.
@@ -178,7 +179,7 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
             sig = load_measurement_for(path, sm_sel).data
         clean = img.reshape(n, -1) @ physics[pos].T
     else:
-        img, fams = mixture(n, shape, cfg.holdout_families, rng, labels=True)
+        img, fams = _evaluation_phantoms(n, shape, cfg.holdout_families, rng)
         pos = sim.calibration.rows.positions_of(sm_sel.rows)
         sig = realistic_signals(sim, img, snr, rng)[:, pos]
         clean = img.reshape(n, -1) @ sim.physics.matrix[pos].T
@@ -187,8 +188,8 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
 
 
 def _evaluation_phantoms(n: int, shape, families, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, Ny, Nx) and family labels (n,) of the file-based protocols (physics-shift;
-    realistic on 3D grids): a third the OpenMPI designs, the rest a mixture of ``families``, in a seeded random order. On a 3D grid (n, Nz,
+    """Images (n, Ny, Nx) and family labels (n,) of the realistic and physics-shift protocols:
+    a third the OpenMPI designs, the rest a mixture of ``families``, in a seeded random order. On a 3D grid (n, Nz,
     Ny, Nx): the mixture of the 3D hold-out families alone (the OpenMPI designs are 2D slices)."""
     if len(shape) == 3:
         return mixture(n, shape, families, rng, labels=True)

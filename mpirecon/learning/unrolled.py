@@ -53,8 +53,14 @@ class Factors:
 
     def solve(self, y: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """``(AᵀA + ρI)⁻¹ y`` for rows y (B, P) and a scalar tensor ρ > 0."""
-        w = self.s2 / (rho * (self.s2 + rho))
-        return y / rho - ((y @ self.V) * w) @ self.V.T
+        return normal_solve(y, self.V, self.s2, rho)
+
+
+def normal_solve(y: torch.Tensor, v: torch.Tensor, s2: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+    """``(AᵀA + ρI)⁻¹ y`` for rows y (B, P) from ``AᵀA = V diag(s2) Vᵀ`` (V (P, r), s2 (r,)) and a
+    scalar tensor ρ > 0 (the operator's units squared); differentiable in y and ρ."""
+    w = s2 / (rho * (s2 + rho))
+    return y / rho - ((y @ v) * w) @ v.T
 
 
 def factors_for(system_matrix, dtype: str, device) -> Factors:
