@@ -123,7 +123,8 @@ def test_dernet_default_pull_counts_the_misfit(small_sm, tiny_dernet):
     noise_only = default.with_params(refine={"kind": "proximal", "misfit": False})
     near = default.reconstruct(b, noise=sigma).images
     far = noise_only.reconstruct(b, noise=sigma).images
-    assert np.linalg.norm(near - net) < 0.5 * np.linalg.norm(far - net)
+    # converged minimisers (ρ 0.03, ε 0.3; 1000 iterations give the same to 1e-4): 2.35 against 4.25
+    assert np.linalg.norm(near - net) < 0.7 * np.linalg.norm(far - net)
 
 
 def test_per_frame_tv_weights_act_frame_by_frame(case):
@@ -226,3 +227,4 @@ def test_dernet_refine_values_are_checked_up_front(bad, found, tiny_dernet):
     with pytest.raises(ReconstructorError, match=rf"refine.*{found}") as info:
         load_reconstructor("dernet", weights=tiny_dernet, refine=bad)
     assert "\n" not in str(info.value)
+
