@@ -8,7 +8,8 @@
 * ``realistic``: signals from the noise-free physics model plus scanner background and noise,
   background-corrected with empty-scanner frames, reconstructed with the noisy calibration,
   on phantom families never used for training and (2D, a third of the samples since round 3,
-  session 7) the three OpenMPI designs, reported per family as under ``physics-shift``. This is what a scanner user gets. On a 3D
+  session 7) the three OpenMPI designs, reported per family as under ``physics-shift``. This is
+  what a scanner user gets. On a 3D
   calibration (e.g. ``mpirecon simulate system-matrix --grid 19 19 19``) the phantoms are the 3D
   hold-out families (:mod:`mpirecon.simulation.phantoms3d`) and the frames are written as a
   scanner's time-domain MDF file with background frames and read back through :mod:`mdf_io`.
@@ -189,8 +190,9 @@ def _data(protocol, cfg, sim, sm_sel, snr, n, seed, shifted=None):
 
 def _evaluation_phantoms(n: int, shape, families, rng) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, Ny, Nx) and family labels (n,) of the realistic and physics-shift protocols:
-    a third the OpenMPI designs, the rest a mixture of ``families``, in a seeded random order. On a 3D grid (n, Nz,
-    Ny, Nx): the mixture of the 3D hold-out families alone (the OpenMPI designs are 2D slices)."""
+    a third the OpenMPI designs, the rest a mixture of ``families``, in a seeded random order. On a
+    3D grid (n, Nz, Ny, Nx): the mixture of the 3D hold-out families alone (the OpenMPI designs are
+    2D slices)."""
     if len(shape) == 3:
         return mixture(n, shape, families, rng, labels=True)
     k = n // 3
