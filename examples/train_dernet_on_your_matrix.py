@@ -35,7 +35,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out-dir", default="train-output")
     ap.add_argument("--snr-threshold", type=float, default=DEFAULT_SNR_THRESHOLD)
     ap.add_argument("--samples", type=int, default=6000, help="training samples (recipe: 12000)")
-    ap.add_argument("--epochs", type=int, default=6, help="epochs (recipe: 18)")
+    ap.add_argument("--epochs", type=int, default=6, help="epochs (recipe: 8)")
     ap.add_argument("--test-snr", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
