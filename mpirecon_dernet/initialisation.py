@@ -74,3 +74,13 @@ def tikhonov_start(net, matrix: np.ndarray, kappa: float, lambdas: Sequence[floa
     fc[:, :, 1, :] = inv[:, :, m:]
     net.fc.weight.copy_(torch.from_numpy(fc.reshape(c2 * n, c1 * m)).to(net.fc.weight.dtype))
     net.fc.bias.zero_()
+
+
+def freeze_transform(net) -> None:
+    """Stop training of the domain transform (eq. (2)'s convolutions and eq. (4)'s FC layer) of
+    ``net`` in place: with :func:`tikhonov_start` the network becomes a fixed bank of Tikhonov
+    images followed by the trained image networks (the ~10 M FC weights no longer fit the
+    training shapes)."""
+    for module in (net.conv1d_1, net.conv1d_2, net.fc):
+        for p in module.parameters():
+            p.requires_grad_(False)

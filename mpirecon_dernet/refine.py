@@ -33,16 +33,25 @@ def noise_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, sigma, relative_e
 
 
 def misfit_adaptive_mu(op, spectra: np.ndarray, x0: np.ndarray, noise, relative_error: float,
-                       targets=None) -> np.ndarray:
+                       targets=None, exponent: float = 0.0) -> np.ndarray:
     """As :func:`noise_adaptive_mu`, with the expected data error per row taken as the larger of the
     noise and the data's misfit to the model (:func:`mpirecon.optim.autoreg.residual_targets`, the
     GCV residual ADMM's automatic weights use): under model error (particles or a scanner that
     differ from the calibration) the data cannot be fitted to the noise level, and the pull
-    towards the start image grows with the misfit. (F,) ``targets``: those residuals when the caller
-    has them already."""
+    towards the start image grows with the misfit. ``exponent`` γ > 0 multiplies μ by
+    ``(misfit / noise energy)^γ`` (both (F,), scaled units): model error is structured, not white,
+    and a fit to it costs more image quality than noise of the same energy, so a frame the
+    calibration explains far worse than its noise trusts the start image more than the MAP weight
+    says (γ = 0: the MAP weight; the ratio is 1 where the data fit to the noise level). (F,)
+    ``targets``: the residuals when the caller has them already."""
     if targets is None:
         targets = residual_targets(op, op.data(spectra), noise)  # (F,) expected ||b - A x||², scaled units
-    return _map_mu(op, targets / (2 * np.shape(spectra)[1]), x0, relative_error)
+    mu = _map_mu(op, targets / (2 * np.shape(spectra)[1]), x0, relative_error)
+    if exponent:
+        energy = op.noise_energy(noise, len(targets))  # (F,) the noise's own ||n||²; None: unknown
+        if energy is not None:
+            mu = mu * (targets / np.maximum(energy, 1e-300)) ** exponent
+    return mu
 
 
 def _map_mu(op, row_variance: np.ndarray, x0: np.ndarray, relative_error: float) -> np.ndarray:

@@ -3,7 +3,8 @@
 * ``{"kind": "none"}`` (also ``false`` or ``"none"``): the network image alone, the paper's DERnet;
 * ``{"kind": "proximal", ...}`` (also ``true`` or ``"proximal"``; the default): a few ADMM
   iterations of ``½||Ax - b||² + μ/2 ||x - x_net||² + τ TV(x)``, x >= 0 (:mod:`.refine`), μ per
-  frame from the expected data error (noise, and with ``misfit`` the data's misfit to the model);
+  frame from the expected data error (noise, and with ``misfit`` the data's misfit to the model,
+  times (misfit / noise)^``misfit_exponent``);
 * ``{"kind": "pnp", ...}`` (also ``"pnp"``): the core's plug-and-play ADMM
   (:func:`mpirecon.optim.pnp.pnp_admm`) warm-started at the network image with a denoiser as the prior.
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mpirecon.optim.autoreg import admm_mu, is_auto, residual_targets
 from mpirecon.preprocess.noise import CALIBRATION_SNR
 from mpirecon.optim.pnp import PnPIteration, pnp_admm, prepare_pnp
+from mpirecon.threads import blas_single_threaded
 
 from .refine import DEFAULT_RHO, misfit_adaptive_mu, noise_adaptive_mu, prepare, refine
 
@@ -37,14 +39,18 @@ class ProximalRefinement(BaseModel):
     kind: Literal["proximal"] = "proximal"
     mu: float = Field(0.1, gt=0, description="pull towards the network image (relative to ||A||_F^2/P), used when "
                       "the measurement's noise is unknown")
-    error: Optional[float] = Field(0.3, gt=0, description="expected RMS error of the network image relative to its "
+    error: Optional[float] = Field(0.4, gt=0, description="expected RMS error of the network image relative to its "
                                    "maximum: with a measured noise estimate the pull follows each frame's noise "
                                    "(MAP weight); None: always mu (0.1 until round 3, session 7, chosen with the "
-                                   "slower rho 1.0)")
+                                   "slower rho 1.0; 0.3 in session 7, without misfit_exponent)")
     misfit: bool = Field(True, description="with a measured noise estimate, count the data's misfit to the model "
                          "(the GCV residual ADMM's automatic weights use) in the expected data error, not the noise "
                          "alone: under model error (other particles or scanner drift) the pull towards the network "
                          "image grows; false: the noise alone (round 3, session 2)")
+    misfit_exponent: float = Field(1.0, ge=0, le=4, description="with misfit: the pull grows further by "
+                                   "(misfit / noise)^exponent per frame, so data the calibration explains far worse "
+                                   "than their noise trust the network more (model error is structured, not white; "
+                                   "refine.misfit_adaptive_mu); 0: the MAP weight alone (until round 3, session 8)")
     iterations: int = Field(100, ge=0, le=10000, description="ADMM iterations (from the exact unconstrained refinement)")
     rho: float = Field(DEFAULT_RHO, gt=0, description="ADMM penalty (relative to the mean eigenvalue of AᵀA, as the "
                        "ADMM baselines' rho); until round 3, session 7: 1.0, too slow for a weak pull")
@@ -105,6 +111,11 @@ class Refiner:
         if isinstance(ref, PnPRefinement):
             out, info = pnp_admm(self.op, self.host, spectra, self.denoiser, ref, noise=noise, init=images)
             return out, dict(info, refinement="pnp", denoiser=str(self.denoiser.source))
+        with blas_single_threaded():  # after the network's torch pass: one pool at a time (mpirecon.threads)
+            return self._proximal(ref, spectra, images, noise), {"refinement": "proximal"}
+
+    def _proximal(self, ref, spectra: np.ndarray, images: np.ndarray, noise) -> np.ndarray:
+        """The proximal refinement (F, P) of network ``images`` for ``spectra`` (F, R)."""
         op, mu, b = self.op, ref.mu, self.op.data(spectra)
         measured = ref.error is not None and noise is not None and noise.source != CALIBRATION_SNR
         # the expected misfit per frame (GCV over the cached spectrum), computed once for the pull and TV
@@ -112,8 +123,7 @@ class Refiner:
         if measured:
             # the measurement's own noise (background frames or given); the calibration's SNR
             # describes the calibration, not the measurement, so it falls back to mu
-            mu = (misfit_adaptive_mu(op, spectra, images, noise, ref.error, targets) if ref.misfit
-                  else noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error))
+            mu = (misfit_adaptive_mu(op, spectra, images, noise, ref.error, targets, ref.misfit_exponent)
+                  if ref.misfit else noise_adaptive_mu(op, spectra, images, noise.sigma, ref.error))
         tv = admm_mu(op, b, noise, "tv", targets) if is_auto(ref.tv) else ref.tv
-        return (refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv, rho=ref.rho),
-                {"refinement": "proximal"})
+        return refine(op, spectra, images, mu=mu, iterations=ref.iterations, tv=tv, rho=ref.rho)

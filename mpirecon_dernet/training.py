@@ -34,7 +34,7 @@ from mpirecon.learning.loop import TrainResult, fit, training_session
 from mpirecon.errors import ReconstructorError
 from mpirecon.io.provenance import versions
 
-from .initialisation import tikhonov_start
+from .initialisation import freeze_transform, tikhonov_start
 from .model import DERnet, DERnetHyperParams, predict
 
 KIND = "dernet"
@@ -49,6 +49,10 @@ class TrainConfig(PairsTrainConfig):
 
     init: Literal["pytorch", "tikhonov"] = Field(
         "tikhonov", description="tikhonov: FC starts as Tikhonov inverses (initialisation.py); pytorch: the paper's")
+    transform: Literal["trained", "fixed"] = Field(
+        "trained", description="trained: the domain transform (eq. (2)'s convolutions, eq. (4)'s FC) learns end to "
+                               "end, as in the paper; fixed: it keeps the Tikhonov start (init='tikhonov') and only "
+                               "the image networks learn")
     c1: int = 8
     c2: int = 4
     c3: int = 16
@@ -93,6 +97,10 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         net.set_operator(matrix, data.kappa)
         if cfg.init == "tikhonov":
             tikhonov_start(net, matrix, data.kappa)
+        if cfg.transform == "fixed":
+            if cfg.init != "tikhonov":
+                raise ReconstructorError("dernet: transform='fixed' keeps the Tikhonov start; it needs init='tikhonov'")
+            freeze_transform(net)
         metadata = dict(calibration_metadata(system_matrix), model="dernet", hyperparameters=hp.as_dict(),
                         kappa=data.kappa,
                         training=dict(data.describe(), config=cfg.model_dump(mode="json"), world_size=session.world),

@@ -159,6 +159,23 @@ def test_tikhonov_start_makes_fc_channels_tikhonov_images(small_sm):
 
 
 
+def test_fixed_transform_keeps_the_tikhonov_start_and_trains_the_rest(small_sm, tmp_path):
+    """``transform='fixed'``: after training, eq. (2)'s convolutions and eq. (4)'s FC layer are still
+    the Tikhonov start (for the recorded κ) while the image networks moved; it needs init='tikhonov'."""
+    from mpirecon_dernet.initialisation import tikhonov_start
+    res = train_dernet(small_sm, tmp_path / "fixed.pt", TrainConfig(**TINY, transform="fixed", seed=2), progress=False)
+    recon = load_reconstructor("dernet", weights=res.path)
+    start = DERnet(recon.net.hp)
+    tikhonov_start(start, small_sm.matrix, recon.kappa)
+    for name in ("conv1d_1", "conv1d_2", "fc"):
+        for p_start, p_trained in zip(getattr(start, name).parameters(), getattr(recon.net, name).parameters()):
+            torch.testing.assert_close(p_trained, p_start)
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]  # the image networks learned
+    with pytest.raises(ReconstructorError, match="init='tikhonov'"):
+        train_dernet(small_sm, tmp_path / "bad.pt", TrainConfig(**TINY, transform="fixed", init="pytorch"),
+                     progress=False)
+
+
 def test_fused_inference_network_matches_trained_network():
     from mpirecon_dernet.model import fuse_for_inference
 

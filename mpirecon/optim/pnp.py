@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mpirecon.optim.admm import admm
 from mpirecon.optim.autoreg import is_auto, residual_targets
 from mpirecon.optim.priors import Denoiser, NonNegative
+from mpirecon.threads import blas_single_threaded
 
 
 class PnPIteration(BaseModel):
@@ -72,8 +73,8 @@ def prepare_pnp(op, settings: PnPIteration) -> None:
     op.x_update(settings.rho * op.unit)
 
 
-def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
-             init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+def _pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
+              init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info).
 
     Args:
@@ -116,3 +117,14 @@ def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *,
     with torch.inference_mode():
         z = admm(op, on_op(b / s), terms, settings.rho * op.unit, settings.iterations, x_init=x_init)
     return (op.host(z).astype(np.float64) * s).T, {"sigma_end": schedule[-1].tolist()}
+
+
+def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
+             init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info); the arguments
+    are those of :func:`_pnp_admm`. With a torch operator numpy only prepares the data, on one BLAS
+    thread, so no spinning BLAS workers hold the cores the torch iterations need (:mod:`mpirecon.threads`)."""
+    if op.on_cpu:  # a numpy operator: the iterations themselves are BLAS work
+        return _pnp_admm(op, host, spectra, denoiser, settings, noise=noise, init=init)
+    with blas_single_threaded():
+        return _pnp_admm(op, host, spectra, denoiser, settings, noise=noise, init=init)
