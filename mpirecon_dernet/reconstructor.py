@@ -49,8 +49,9 @@ class DERnetReconstructor(TrainedForCalibration, Reconstructor):
     description = ("DERnet end-to-end CNN (Peng et al. 2024); needs --weights from `mpirecon train`; 2D grids: its "
                    "fully connected domain transform maps the selected rows to one slice, so a 3D calibration is "
                    "used one slice at a time (--slice z=K, trained per slice), as in the paper; the signal of the "
-                   "other slices then counts as model error. For whole volumes: ppmpi (3D denoiser), admm_net, "
-                   "deq_mpi")
+                   "other slices then counts as model error, so this fits an object confined to the slice, not a "
+                   "volume (on the 3D protocol's volumes the slice images are several times too bright: "
+                   "docs/learned-3d.md). For whole volumes: ppmpi (3D denoiser), admm_net, deq_mpi")
     Config = DERnetConfig
     capabilities = Capabilities(needs_system_matrix=False, needs_weights=True, supports_gpu=True, trainable=True,
                                 supports_3d=False)
