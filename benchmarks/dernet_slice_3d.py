@@ -5,8 +5,9 @@
 
 DERnet reconstructs one slice: its weights come from ``mpirecon train --sm SM3D --slice z=K``, and the
 signal of the other slices is model error to it (as when the paper took OpenMPI's tenth z slice). The
-test volumes are those of ``mpirecon bench --protocols realistic`` on SM3D (same seed, same split:
-the hold-out 3D families, measured through a scanner's MDF file with background frames). Every 3D
+test volumes are those of ``mpirecon bench --protocols realistic --test-samples N`` on SM3D with the
+same seed and N = ``--samples`` (the hold-out 3D families, measured through a scanner's MDF file with
+background frames; another N draws other volumes). Every 3D
 method reconstructs the whole volume; all are scored on slice K. The slice's PSNR takes the
 volume's peak as its peak (a slice can be empty). Methods run with their defaults plus ``--params``
 (not tuned). Prints a Markdown table: slice PSNR, slice SSIM, volume PSNR (3D methods), s/frame.

@@ -4,7 +4,7 @@ A method that alternates numpy work (BLAS) with torch work on the CPU runs two t
 workers keep spinning for a while after each call, and torch's OpenMP workers do the same, so on a
 machine with few cores each pool's next call waits for cores the other one holds. On 2 cores
 DERnet's default (the network in torch, then the proximal refinement in numpy) took 66 ms for one
-frame, and 17 ms with the refinement's BLAS on one thread (docs/dernet.md, round 3, session 8).
+frame, and 18 ms with the refinement's BLAS on one thread (docs/dernet.md, round 3, session 8).
 :func:`blas_single_threaded` runs such a numpy part with one BLAS thread; torch keeps its threads.
 """
 from __future__ import annotations

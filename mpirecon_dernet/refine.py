@@ -136,7 +136,9 @@ def objective(op, spectra: np.ndarray, x: np.ndarray, x0: np.ndarray, mu: float,
 
 
 def prepare(op, tv: bool, rho: float = DEFAULT_RHO) -> None:
-    """The per-matrix set-up of :func:`refine` (cached on ``op``): the eigen-decomposition of AᵀA
-    and the x-update factorisation for ``rho`` (the unit of :func:`refine`), with the TV splitting when ``tv``."""
+    """The per-matrix set-up of :func:`refine` (cached on ``op``): the eigen-decomposition of AᵀA,
+    the spectrum GCV's misfit uses (:func:`misfit_adaptive_mu`, automatic TV) and the x-update
+    factorisation for ``rho`` (the unit of :func:`refine`), with the TV splitting when ``tv``."""
     op.normal_eig()
+    op.spectrum()
     op.x_update(rho * op.unit, (GRADIENT,) if tv else ())

@@ -101,7 +101,7 @@ class Refiner:
             self.op = operators(dtype, device, "torch")
             self.denoiser = load_denoiser(refinement.denoiser)  # WeightsError naming the file
             self.denoiser.net.to(torch.device(device), getattr(torch, dtype))
-            prepare_pnp(self.op, refinement)
+            prepare_pnp(self.op, refinement, self.host)
 
     def __call__(self, spectra: np.ndarray, images: np.ndarray, noise) -> tuple[np.ndarray, dict]:
         """Refined images (F, P) of network ``images`` for ``spectra`` (F, R), and what to report."""

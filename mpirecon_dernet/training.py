@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mdf_io import SystemMatrix
 from mpirecon.learning.calibration import calibration_metadata
@@ -69,6 +69,13 @@ class TrainConfig(PairsTrainConfig):
                                                                       "physics than the calibration's "
                                                                       "(mpirecon.learning.augment); 0: none")
 
+    @model_validator(mode="after")
+    def _fixed_transform_needs_its_start(self):
+        if self.transform == "fixed" and self.init != "tikhonov":
+            raise ValueError("transform='fixed' keeps the Tikhonov start of the domain transform: it needs "
+                             "init='tikhonov'")
+        return self
+
 
 def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | None = None, *,
                  resume: Optional[str] = None, progress: bool = True) -> TrainResult:
@@ -98,8 +105,6 @@ def train_dernet(system_matrix: SystemMatrix, out_path, config: TrainConfig | No
         if cfg.init == "tikhonov":
             tikhonov_start(net, matrix, data.kappa)
         if cfg.transform == "fixed":
-            if cfg.init != "tikhonov":
-                raise ReconstructorError("dernet: transform='fixed' keeps the Tikhonov start; it needs init='tikhonov'")
             freeze_transform(net)
         metadata = dict(calibration_metadata(system_matrix), model="dernet", hyperparameters=hp.as_dict(),
                         kappa=data.kappa,

@@ -93,7 +93,7 @@ class PPMPIReconstructor(Reconstructor):
         else:
             self.host = operator_for(system_matrix, "float64")  # data and per-frame scales in float64
             self.op = operator_for(system_matrix, cfg.dtype, cfg.device, backend="torch")
-        prepare_pnp(self.op, cfg.pnp)
+        prepare_pnp(self.op, cfg.pnp, self.host)
 
     def _solve(self, spectra):
         images, info = pnp_admm(self.op, self.host, spectra, self.denoiser, self.config.pnp, noise=self.noise)

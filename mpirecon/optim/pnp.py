@@ -67,10 +67,13 @@ def noise_schedule(settings: PnPIteration, host, b: np.ndarray, noise, warm: boo
     return np.geomspace(start, end, settings.iterations)
 
 
-def prepare_pnp(op, settings: PnPIteration) -> None:
-    """The per-matrix set-up of :func:`pnp_admm` (cached on the operator ``op``): the x-update
-    factorisation for ``rho`` (in the operator's unit, as the ADMM solvers)."""
+def prepare_pnp(op, settings: PnPIteration, host=None) -> None:
+    """The per-matrix set-up of :func:`pnp_admm` (cached on the operators): the x-update
+    factorisation of ``op`` for ``rho`` (in the operator's unit, as the ADMM solvers) and, for
+    ``sigma_end='auto'``, the spectrum of the numpy ``host`` operator that GCV's misfit uses."""
     op.x_update(settings.rho * op.unit)
+    if host is not None and is_auto(settings.sigma_end):
+        host.spectrum()
 
 
 def _pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
@@ -122,9 +125,10 @@ def _pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *
 def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
              init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info); the arguments
-    are those of :func:`_pnp_admm`. With a torch operator numpy only prepares the data, on one BLAS
-    thread, so no spinning BLAS workers hold the cores the torch iterations need (:mod:`mpirecon.threads`)."""
-    if op.on_cpu:  # a numpy operator: the iterations themselves are BLAS work
+    are those of :func:`_pnp_admm`. With a torch operator on the CPU numpy only prepares the data, on
+    one BLAS thread, so no spinning BLAS workers hold the cores the torch iterations need
+    (:mod:`mpirecon.threads`; the per-matrix set-up belongs in :func:`prepare_pnp`, before)."""
+    if op.on_cpu or op.device != "cpu":  # numpy iterations are BLAS work; a GPU shares no cores
         return _pnp_admm(op, host, spectra, denoiser, settings, noise=noise, init=init)
     with blas_single_threaded():
         return _pnp_admm(op, host, spectra, denoiser, settings, noise=noise, init=init)
