@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from mpirecon import metrics
+from mpirecon.cli.common import parse_params
 from mpirecon.bench.runner import BenchConfig, _data, _load_calibration, split_seed
 from mpirecon.io.loading import parse_slice
 from mpirecon.preprocess.selection import selected_system_matrix
@@ -32,16 +33,12 @@ def slice_psnr(images: np.ndarray, volumes: np.ndarray, index: int) -> np.ndarra
     return 10 * np.log10(peak ** 2 / np.maximum(err, 1e-300))
 
 
-def parse_params(items) -> dict:
-    """``METHOD=KEY=VALUE`` items -> {method: {key: value}} (numbers where they parse)."""
+def method_params(items) -> dict:
+    """``METHOD=KEY=VALUE`` items -> {method: {key: value}} (values parsed as ``mpirecon bench --params``)."""
     out = {}
     for item in items:
-        method, key, value = item.split("=", 2)
-        try:
-            value = float(value) if any(c in value for c in ".e") else int(value)
-        except ValueError:
-            pass
-        out.setdefault(method, {})[key] = value
+        method, rest = item.split("=", 1)
+        out.setdefault(method, {}).update(parse_params([rest], "--params"))
     return out
 
 
@@ -62,7 +59,7 @@ def main() -> None:
     cfg = BenchConfig(methods=[], snr_levels=args.snr, seed=args.seed, protocols=["realistic"])
     sim, calib, _ = _load_calibration(args.sm)
     sm = selected_system_matrix(calib, cfg.snr_threshold)
-    params = parse_params(args.params)
+    params = method_params(args.params)
     recons = {m: load_reconstructor(m, sm, **params.get(m, {})) for m in args.methods}
     sliced = sm.take_slice(axis, index)
     recons[f"dernet ({args.slice})"] = load_reconstructor("dernet", sliced, weights=args.dernet_weights)

@@ -14,6 +14,7 @@ denoising first, as DPIR); ``sigma_end="auto"`` follows each frame's expected re
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated, Literal, Union
 
 import numpy as np
@@ -76,8 +77,8 @@ def prepare_pnp(op, settings: PnPIteration, host=None) -> None:
         host.spectrum()
 
 
-def _pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
-              init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
+             init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info).
 
     Args:
@@ -91,7 +92,18 @@ def _pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *
         init: start images (F, P) in the output's units (x fastest), e.g. another method's; None: zero.
     Returns:
         images, and ``{"sigma_end": [...]}`` the final noise level told per frame.
+
+    With a torch operator on the CPU numpy only prepares the data, on one BLAS thread, so no spinning
+    BLAS workers hold the cores the torch iterations need (:mod:`mpirecon.threads`; the per-matrix
+    set-up belongs in :func:`prepare_pnp`, before).
     """
+    one_pool = not op.on_cpu and op.device == "cpu"  # numpy iterations are BLAS work; a GPU shares no cores
+    with blas_single_threaded() if one_pool else nullcontext():
+        return _iterate(op, host, spectra, denoiser, settings, noise, init)
+
+
+def _iterate(op, host, spectra, denoiser, settings, noise, init):
+    """The body of :func:`pnp_admm` (same arguments and result)."""
     import torch
     from mpirecon.models.denoiser import denoise, denoise_volume
 
@@ -121,14 +133,3 @@ def _pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *
         z = admm(op, on_op(b / s), terms, settings.rho * op.unit, settings.iterations, x_init=x_init)
     return (op.host(z).astype(np.float64) * s).T, {"sigma_end": schedule[-1].tolist()}
 
-
-def pnp_admm(op, host, spectra: np.ndarray, denoiser, settings: PnPIteration, *, noise=None,
-             init: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """Plug-and-play ADMM on spectra (F, R complex) -> (images (F, P) float64, info); the arguments
-    are those of :func:`_pnp_admm`. With a torch operator on the CPU numpy only prepares the data, on
-    one BLAS thread, so no spinning BLAS workers hold the cores the torch iterations need
-    (:mod:`mpirecon.threads`; the per-matrix set-up belongs in :func:`prepare_pnp`, before)."""
-    if op.on_cpu or op.device != "cpu":  # numpy iterations are BLAS work; a GPU shares no cores
-        return _pnp_admm(op, host, spectra, denoiser, settings, noise=noise, init=init)
-    with blas_single_threaded():
-        return _pnp_admm(op, host, spectra, denoiser, settings, noise=noise, init=init)
